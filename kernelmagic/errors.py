@@ -1,0 +1,120 @@
+# SPDX-License-Identifier: MIT
+"""The exception tree of kernelmagic.
+
+Every error we raise on purpose derives from ``KernelMagicError``, so callers (the
+magics, the CLI) can tell a learner's or a machine's problem, which gets one clear
+message, from a bug of ours, which keeps its traceback::
+
+    KernelMagicError
+    ├── SetupError            the host lacks something; the message names the fix
+    │   ├── BundleMissing     no VM bundle built yet
+    │   ├── BundleIncomplete  a half-built or damaged bundle
+    │   └── BundleBuildError  apt/dpkg could not produce a bundle
+    ├── VMError               the lab VM itself
+    │   ├── BootTimeout       QEMU started but the agent never answered
+    │   ├── VMNotRunning      a call that needs a running VM
+    │   └── KernelCrashed     oops/panic seen on the console; carries the report
+    ├── AgentError            the guest agent protocol failed or timed out
+    │   └── AgentTimeout
+    ├── GuestCommandError     a guest command exited non-zero (carries argv, status, output)
+    ├── BuildError            kbuild failed; carries parsed diagnostics and the log
+    └── ModuleError           insmod/rmmod/modprobe refused; carries errno and a hint
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+
+class KernelMagicError(Exception):
+    """Root of every error kernelmagic raises on purpose."""
+
+
+class SetupError(KernelMagicError):
+    """Something the lab needs on the host is missing; the message says how to fix it."""
+
+
+class BundleMissing(SetupError):
+    """No VM bundle has been built in the cache yet."""
+
+
+class BundleIncomplete(SetupError):
+    """The bundle folder exists but lacks files, or its manifest does not match."""
+
+
+class BundleBuildError(SetupError):
+    """Building the bundle from Debian packages failed."""
+
+
+class VMError(KernelMagicError):
+    """The lab VM could not be started, reached, or stopped."""
+
+
+class BootTimeout(VMError):
+    """QEMU started but the guest agent did not answer before the deadline."""
+
+
+class VMNotRunning(VMError):
+    """An operation needs a running VM and there is none."""
+
+
+class KernelCrashed(VMError):
+    """The guest kernel reported an oops, panic, soft lockup or hung task."""
+
+    def __init__(self, message: str, report: str = "") -> None:
+        super().__init__(message)
+        self.report = report
+
+
+class AgentError(KernelMagicError):
+    """The guest agent answered with an error or broke the protocol."""
+
+
+class AgentTimeout(AgentError):
+    """The guest agent did not answer before the deadline."""
+
+
+class GuestCommandError(KernelMagicError):
+    """A command run in the guest exited with a non-zero status."""
+
+    def __init__(
+        self, argv: Sequence[str], exit_code: int, stdout: str = "", stderr: str = ""
+    ) -> None:
+        self.argv = list(argv)
+        self.exit_code = exit_code
+        self.stdout = stdout
+        self.stderr = stderr
+        detail = (stderr or stdout).strip()
+        msg = f"{' '.join(self.argv)} exited with status {exit_code}"
+        super().__init__(f"{msg}: {detail}" if detail else msg)
+
+
+class BuildError(KernelMagicError):
+    """kbuild failed; ``diagnostics`` holds what the compiler and modpost said."""
+
+    def __init__(self, message: str, diagnostics: Sequence[Any] = (), log: str = "") -> None:
+        super().__init__(message)
+        self.diagnostics = list(diagnostics)
+        self.log = log
+
+
+class ModuleError(KernelMagicError):
+    """The guest refused to load or unload a module."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        module: str = "",
+        errno_name: str = "",
+        hint: str = "",
+        output: str = "",
+        log: Sequence[str] = (),
+    ) -> None:
+        super().__init__(message)
+        self.module = module
+        self.errno_name = errno_name
+        self.hint = hint
+        self.output = output
+        self.log = list(log)

@@ -1,0 +1,175 @@
+# SPDX-License-Identifier: MIT
+"""Real kbuild against the VM kernel's build tree (no VM needed; about 1 s per build).
+
+The tree is found, in order, from ``$KERNELMAGIC_KBUILD_DIR``, the built bundle, or the
+development tree extracted under /tmp/explore; without any of them the tests skip.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernelmagic.build import build
+from kernelmagic.errors import BuildError, KernelMagicError
+
+pytestmark = pytest.mark.integration
+
+DEV_TREE = Path("/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64")
+
+
+def _find_tree() -> tuple[Path | None, str]:
+    """The tree to build against, or None and why there is none."""
+    env = os.environ.get("KERNELMAGIC_KBUILD_DIR")
+    if env:
+        tree = Path(env)
+        return (tree, "") if (tree / "Makefile").is_file() else (None, f"{env} has no Makefile")
+    try:
+        from kernelmagic.bundle import Bundle
+
+        return Bundle.load().kbuild_dir, ""
+    except (ImportError, KernelMagicError, OSError) as exc:
+        why = f"no VM bundle ({exc})"
+    if (DEV_TREE / "Makefile").is_file():
+        return DEV_TREE, ""
+    return None, why
+
+
+@pytest.fixture(scope="module")
+def kbuild_dir() -> Path:
+    tree, why = _find_tree()
+    if tree is None:
+        pytest.skip(
+            f"no kernel build tree: {why}; build the bundle (`make setup`) "
+            "or set KERNELMAGIC_KBUILD_DIR"
+        )
+    if shutil.which("make") is None:
+        pytest.skip("GNU make is not installed (sudo apt-get install make gcc-12)")
+    return tree
+
+
+HELLO_C = r"""#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+static char *name = "world";
+module_param(name, charp, 0444);
+MODULE_PARM_DESC(name, "who to greet");
+
+static int __init hello_init(void)
+{
+	pr_info("Hello, %s!\n", name);
+	return 0;
+}
+
+static void __exit hello_exit(void)
+{
+	pr_info("Goodbye, %s!\n", name);
+}
+
+module_init(hello_init);
+module_exit(hello_exit);
+MODULE_LICENSE("GPL");
+MODULE_DESCRIPTION("kernelmagic integration test");
+"""
+
+
+def _no_process(*args: Any, **kwargs: Any) -> None:
+    raise AssertionError("a cached build must not start any process")
+
+
+def test_hello_builds_then_comes_from_cache(
+    kbuild_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    first = build("hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    assert not first.cached
+    assert first.ko_path == first.build_dir / "hello.ko" and first.ko_path.is_file()
+    assert first.errors == [] and first.warnings == []
+    assert "Skipping BTF generation" in first.log  # harmless, and not a diagnostic
+    ko = first.ko_path.read_bytes()
+    assert b"parm=name:who to greet" in ko
+    assert f"vermagic={first.kernel_release} ".encode() in ko
+
+    monkeypatch.setattr(subprocess, "Popen", _no_process)
+    monkeypatch.setattr(subprocess, "run", _no_process)
+    second = build("hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    assert second.cached
+    assert (second.ko_path, second.key, second.log) == (first.ko_path, first.key, first.log)
+
+
+def test_c_error_names_file_and_line(kbuild_dir: Path, tmp_path: Path) -> None:
+    broken = HELLO_C.replace('pr_info("Hello, %s!\\n", name);', 'pr_info("Hello, %s!\\n", name)')
+    assert broken != HELLO_C
+    with pytest.raises(BuildError) as info:
+        build("hello", {"hello.c": broken}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    first = info.value.diagnostics[0]
+    assert (first.file, first.line, first.severity) == ("hello.c", 12, "error")
+    assert str(info.value) == "hello.c:12:9: error: expected ';' before 'return'"
+    assert not list(tmp_path.glob("*/result.json"))
+
+
+def test_gpl_only_symbol_in_proprietary_module_is_a_modpost_error(
+    kbuild_dir: Path, tmp_path: Path
+) -> None:
+    source = r"""#include <linux/module.h>
+#include <linux/kobject.h>
+
+static struct kobject *kobj;
+
+static int __init prop_init(void)
+{
+	kobj = kobject_create_and_add("kernelmagic_test", NULL);
+	return kobj ? 0 : -ENOMEM;
+}
+
+static void __exit prop_exit(void)
+{
+	kobject_put(kobj);
+}
+
+module_init(prop_init);
+module_exit(prop_exit);
+MODULE_LICENSE("Proprietary");
+"""
+    with pytest.raises(BuildError) as info:
+        build("prop", {"prop.c": source}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    modpost = [d for d in info.value.diagnostics if d.origin == "modpost"]
+    assert any("GPL-only symbol 'kobject_create_and_add'" in d.message for d in modpost)
+    assert all(d.severity == "error" and d.file == "prop.ko" for d in modpost)
+
+
+def test_module_uses_a_symbol_another_learner_module_exports(
+    kbuild_dir: Path, tmp_path: Path
+) -> None:
+    exporter = build(
+        "exporter",
+        {
+            "exporter.c": "#include <linux/module.h>\n"
+            "int learner_double(int x) { return 2 * x; }\n"
+            "EXPORT_SYMBOL_GPL(learner_double);\n"
+            'MODULE_LICENSE("GPL");\n'
+        },
+        kbuild_dir=kbuild_dir,
+        builds_root=tmp_path,
+    )
+    user_sources = {
+        "main.c": '#include <linux/module.h>\n#include "user.h"\n'
+        "static int __init u_init(void) { return learner_double(0); }\n"
+        'module_init(u_init);\nMODULE_LICENSE("GPL");\n',
+        "user.h": "int learner_double(int x);\n",
+    }
+    with pytest.raises(BuildError, match=r'"learner_double" \[user\.ko\] undefined!'):
+        build("user", user_sources, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    user = build(
+        "user",
+        user_sources,
+        kbuild_dir=kbuild_dir,
+        builds_root=tmp_path,
+        extra_symbols=[exporter.build_dir],
+    )
+    assert user.ko_path.is_file() and user.errors == []

@@ -1,0 +1,404 @@
+# SPDX-License-Identifier: MIT
+# ruff: noqa: E501 - the fixtures are real kbuild output and keep their real line lengths
+"""The diagnostics parser against real kbuild output.
+
+Every fixture below was captured from ``kernelmagic.build.build()`` against Debian's
+linux-headers-6.1.0-56-amd64 with gcc 12 (builds_root ``/tmp/km/builds``), except the
+few marked "synthetic", which follow the documented format of a tool we could not make
+say that message here.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from kernelmagic.diagnostics import Diagnostic, parse_diagnostics
+
+ROOT = "/tmp/km/builds"
+
+SYNTAX = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/syntax-20a966eeed852658/syntax.o
+/tmp/km/builds/syntax-20a966eeed852658/syntax.c: In function 'syntax_init':
+/tmp/km/builds/syntax-20a966eeed852658/syntax.c:7:9: error: expected ';' before 'return'
+    7 |         return 0;
+      |         ^~~~~~
+/tmp/km/builds/syntax-20a966eeed852658/syntax.c:8:1: error: no return statement in function returning non-void [-Werror=return-type]
+    8 | }
+      | ^
+cc1: some warnings being treated as errors
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/syntax-20a966eeed852658/syntax.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/syntax-20a966eeed852658] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+UNDECL = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.o
+In file included from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bug.h:22,
+                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bug.h:87,
+                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/alternative.h:8,
+                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/barrier.h:5,
+                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/list.h:11,
+                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/module.h:12,
+                 from /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:1:
+/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c: In function 'undecl_init':
+/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:25: error: 'counter' undeclared (first use in this function)
+    6 |         pr_info("%d\n", counter);
+      |                         ^~~~~~~
+/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:429:33: note: in definition of macro 'printk_index_wrap'
+  429 |                 _p_func(_fmt, ##__VA_ARGS__);                           \
+      |                                 ^~~~~~~~~~~
+/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:530:9: note: in expansion of macro 'printk'
+  530 |         printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
+      |         ^~~~~~
+/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:9: note: in expansion of macro 'pr_info'
+    6 |         pr_info("%d\n", counter);
+      |         ^~~~~~~
+/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:25: note: each undeclared identifier is reported only once for each function it appears in
+    6 |         pr_info("%d\n", counter);
+      |                         ^~~~~~~
+/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:429:33: note: in definition of macro 'printk_index_wrap'
+  429 |                 _p_func(_fmt, ##__VA_ARGS__);                           \
+      |                                 ^~~~~~~~~~~
+/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:530:9: note: in expansion of macro 'printk'
+  530 |         printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
+      |         ^~~~~~
+/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:9: note: in expansion of macro 'pr_info'
+    6 |         pr_info("%d\n", counter);
+      |         ^~~~~~~
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/undecl-7023cdac8b5c4aa7] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+UNUSED = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.o
+/tmp/km/builds/unused-4c20da8be2901d2c/unused.c: In function 'unused_init':
+/tmp/km/builds/unused-4c20da8be2901d2c/unused.c:6:13: warning: unused variable 'x' [-Wunused-variable]
+    6 |         int x;
+      |             ^
+  MODPOST /tmp/km/builds/unused-4c20da8be2901d2c/Module.symvers
+  CC [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.mod.o
+  LD [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko
+  BTF [M] /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko
+Skipping BTF generation for /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko due to unavailability of vmlinux
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+NOHDR = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.o
+/tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.c:2:10: fatal error: linux/nosuchheader.h: No such file or directory
+    2 | #include <linux/nosuchheader.h>
+      |          ^~~~~~~~~~~~~~~~~~~~~~
+compilation terminated.
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/nohdr-a5b555d3561ecfd0] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+GPLONLY = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/gplonly-c93e1a9ce07e567e/gplonly.o
+  MODPOST /tmp/km/builds/gplonly-c93e1a9ce07e567e/Module.symvers
+ERROR: modpost: GPL-incompatible module gplonly.ko uses GPL-only symbol 'kernel_kobj'
+ERROR: modpost: GPL-incompatible module gplonly.ko uses GPL-only symbol 'kobject_create_and_add'
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/gplonly-c93e1a9ce07e567e/Module.symvers] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+UNDEFSYM = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/undefsym-71c9ed4288f95e5d/undefsym.o
+  MODPOST /tmp/km/builds/undefsym-71c9ed4288f95e5d/Module.symvers
+ERROR: modpost: "learner_helper" [/tmp/km/builds/undefsym-71c9ed4288f95e5d/undefsym.ko] undefined!
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/undefsym-71c9ed4288f95e5d/Module.symvers] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+NOLIC = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/nolic-d7aa3cd26e3b9e36/nolic.o
+  MODPOST /tmp/km/builds/nolic-d7aa3cd26e3b9e36/Module.symvers
+ERROR: modpost: missing MODULE_LICENSE() in /tmp/km/builds/nolic-d7aa3cd26e3b9e36/nolic.o
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/nolic-d7aa3cd26e3b9e36/Module.symvers] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+NS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/ns-83f8565ecaf67654/ns.o
+  MODPOST /tmp/km/builds/ns-83f8565ecaf67654/Module.symvers
+ERROR: modpost: module ns uses symbol crypto_cipher_setkey from namespace CRYPTO_INTERNAL, but does not import it.
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/ns-83f8565ecaf67654/Module.symvers] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+SECMIS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.o
+  MODPOST /tmp/km/builds/secmis-50c6352a38381bcd/Module.symvers
+WARNING: modpost: /tmp/km/builds/secmis-50c6352a38381bcd/secmis.o: section mismatch in reference: later (section: .text) -> table (section: .init.data)
+  CC [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.mod.o
+  LD [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko
+  BTF [M] /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko
+Skipping BTF generation for /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko due to unavailability of vmlinux
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+DUPDEF = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.o
+  CC [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.o
+  LD [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/dupdef.o
+ld: /tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.o: in function `helper':
+/tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.c:2: multiple definition of `helper'; /tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.o:/tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.c:2: first defined here
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:468: /tmp/km/builds/dupdef-caa8e1bc4be1cd77/dupdef.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/dupdef-caa8e1bc4be1cd77] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+IMPLICIT = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.o
+In file included from /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:3:
+/tmp/km/builds/implicit-91276c3faa3bbffb/defs.h:2:18: warning: no semicolon at end of struct or union
+    2 | struct s { int a }
+      |                  ^
+/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:4:8: error: expected ';', identifier or '(' before 'int'
+    4 | static int __init m_init(void) { return do_magic(3); }
+      |        ^~~
+/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c: In function 'm_init':
+/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:4:41: error: implicit declaration of function 'do_magic' [-Werror=implicit-function-declaration]
+    4 | static int __init m_init(void) { return do_magic(3); }
+      |                                         ^~~~~~~~
+cc1: some warnings being treated as errors
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/implicit-91276c3faa3bbffb] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+BAD_CFLAGS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/kbx/unused/unused.o
+gcc-12: error: unrecognized command-line option '-fno-such-flag'; did you mean '-fno-mudflap'?
+gcc-12: error: unrecognized command-line option '-Wbogus'
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/kbx/unused/unused.o] Error 1
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/unused] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+NO_RULE = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+make[1]: *** No rule to make target '/tmp/kbx/unused/nosuch.o', needed by '/tmp/kbx/unused/unused.o'.  Stop.
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/unused] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+# PATH without gcc-12 (the SetupError check in build() normally catches this first).
+NO_COMPILER = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+  CC [M]  /tmp/kbx/hello/hello.o
+/bin/sh: 1: gcc-12: not found
+make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/kbx/hello/hello.o] Error 127
+make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/hello] Error 2
+make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
+"""
+
+# Synthetic: GNU ld's format for a final link, which kbuild's `ld -r` never performs.
+LD_UNDEFINED = r"""/usr/bin/ld: /tmp/km/builds/x-1/x.o: in function `x_init':
+/tmp/km/builds/x-1/x.c:(.text+0x5): undefined reference to `foo'
+/usr/bin/ld: warning: creating DT_TEXTREL in a PIE
+"""
+
+
+def bdir(name: str, key16: str) -> str:
+    return f"{ROOT}/{name}-{key16}"
+
+
+def test_syntax_error_names_file_line_and_column() -> None:
+    diags = parse_diagnostics(SYNTAX, bdir("syntax", "20a966eeed852658"))
+    assert diags == [
+        Diagnostic("syntax.c", 7, 9, "error", "expected ';' before 'return'", "compiler"),
+        Diagnostic(
+            "syntax.c",
+            8,
+            1,
+            "error",
+            "no return statement in function returning non-void [-Werror=return-type]",
+            "compiler",
+        ),
+    ]
+    assert str(diags[0]) == "syntax.c:7:9: error: expected ';' before 'return'"
+
+
+def test_make_lines_are_dropped_when_the_compiler_explains_the_failure() -> None:
+    diags = parse_diagnostics(SYNTAX, bdir("syntax", "20a966eeed852658"))
+    assert all(d.origin == "compiler" for d in diags)
+
+
+def test_undeclared_keeps_learner_notes_drops_header_notes_and_duplicates() -> None:
+    diags = parse_diagnostics(UNDECL, bdir("undecl", "7023cdac8b5c4aa7"))
+    assert [(d.file, d.line, d.column, d.severity) for d in diags] == [
+        ("undecl.c", 6, 25, "error"),
+        ("undecl.c", 6, 9, "note"),
+        ("undecl.c", 6, 25, "note"),
+    ]
+    assert diags[0].message == "'counter' undeclared (first use in this function)"
+    assert diags[1].message == "in expansion of macro 'pr_info'"
+
+
+def test_without_build_dir_paths_stay_absolute_and_header_notes_stay() -> None:
+    diags = parse_diagnostics(UNDECL)
+    assert diags[0].file == f"{bdir('undecl', '7023cdac8b5c4aa7')}/undecl.c"
+    assert any(d.file.endswith("include/linux/printk.h") for d in diags)
+    assert len(diags) == len(set(diags))
+
+
+def test_unused_variable_warning_keeps_flag_and_btf_line_is_ignored() -> None:
+    diags = parse_diagnostics(UNUSED, bdir("unused", "4c20da8be2901d2c"))
+    assert diags == [
+        Diagnostic(
+            "unused.c", 6, 13, "warning", "unused variable 'x' [-Wunused-variable]", "compiler"
+        )
+    ]
+
+
+def test_missing_header_is_a_fatal_error_reported_as_error() -> None:
+    (d,) = parse_diagnostics(NOHDR, bdir("nohdr", "a5b555d3561ecfd0"))
+    assert (d.file, d.line, d.column, d.severity) == ("nohdr.c", 2, 10, "error")
+    assert d.message == "linux/nosuchheader.h: No such file or directory"
+
+
+def test_gpl_only_symbols_in_a_proprietary_module() -> None:
+    diags = parse_diagnostics(GPLONLY, bdir("gplonly", "c93e1a9ce07e567e"))
+    assert diags == [
+        Diagnostic(
+            "gplonly.ko",
+            None,
+            None,
+            "error",
+            f"GPL-incompatible module gplonly.ko uses GPL-only symbol '{sym}'",
+            "modpost",
+        )
+        for sym in ("kernel_kobj", "kobject_create_and_add")
+    ]
+    assert str(diags[1]) == (
+        "modpost: error: GPL-incompatible module gplonly.ko uses GPL-only symbol "
+        "'kobject_create_and_add'"
+    )
+
+
+def test_undefined_symbol_from_modpost_gets_a_short_path() -> None:
+    (d,) = parse_diagnostics(UNDEFSYM, bdir("undefsym", "71c9ed4288f95e5d"))
+    assert d == Diagnostic(
+        "undefsym.ko", None, None, "error", '"learner_helper" [undefsym.ko] undefined!', "modpost"
+    )
+
+
+def test_missing_module_license_is_an_error_in_6_1() -> None:
+    (d,) = parse_diagnostics(NOLIC, bdir("nolic", "d7aa3cd26e3b9e36"))
+    assert d == Diagnostic(
+        "nolic.o", None, None, "error", "missing MODULE_LICENSE() in nolic.o", "modpost"
+    )
+
+
+def test_namespace_error_has_no_file() -> None:
+    (d,) = parse_diagnostics(NS, bdir("ns", "83f8565ecaf67654"))
+    assert (d.file, d.severity, d.origin) == ("", "error", "modpost")
+    assert "from namespace CRYPTO_INTERNAL, but does not import it." in d.message
+
+
+def test_section_mismatch_is_a_modpost_warning() -> None:
+    (d,) = parse_diagnostics(SECMIS, bdir("secmis", "50c6352a38381bcd"))
+    assert d == Diagnostic(
+        "secmis.o",
+        None,
+        None,
+        "warning",
+        "section mismatch in reference: later (section: .text) -> table (section: .init.data)",
+        "modpost",
+    )
+
+
+def test_multiple_definition_from_ld_points_at_the_second_source() -> None:
+    (d,) = parse_diagnostics(DUPDEF, bdir("dupdef", "caa8e1bc4be1cd77"))
+    assert d == Diagnostic(
+        "b.c",
+        2,
+        None,
+        "error",
+        "multiple definition of `helper'; a.o:a.c:2: first defined here",
+        "linker",
+    )
+    assert str(d) == "b.c:2: error: multiple definition of `helper'; a.o:a.c:2: first defined here"
+
+
+def test_warning_in_learner_header_and_implicit_declaration() -> None:
+    diags = parse_diagnostics(IMPLICIT, bdir("implicit", "91276c3faa3bbffb"))
+    assert [(d.file, d.line, d.column, d.severity) for d in diags] == [
+        ("defs.h", 2, 18, "warning"),
+        ("implicit.c", 4, 8, "error"),
+        ("implicit.c", 4, 41, "error"),
+    ]
+    assert diags[0].message == "no semicolon at end of struct or union"
+    assert diags[2].message.endswith("[-Werror=implicit-function-declaration]")
+
+
+def test_bad_cflags_come_from_the_compiler_driver() -> None:
+    diags = parse_diagnostics(BAD_CFLAGS, "/tmp/kbx/unused")
+    assert [(d.file, d.severity, d.origin) for d in diags] == [("", "error", "compiler")] * 2
+    assert diags[1].message == "unrecognized command-line option '-Wbogus'"
+    assert str(diags[1]) == "gcc: error: unrecognized command-line option '-Wbogus'"
+
+
+def test_make_errors_only_when_nothing_better() -> None:
+    diags = parse_diagnostics(NO_RULE, "/tmp/kbx/unused")
+    assert diags[0] == Diagnostic(
+        "",
+        None,
+        None,
+        "error",
+        "No rule to make target 'nosuch.o', needed by 'unused.o'.  Stop.",
+        "make",
+    )
+    assert all(d.origin == "make" for d in diags)
+
+
+def test_shell_error_explains_a_missing_compiler() -> None:
+    diags = parse_diagnostics(NO_COMPILER, "/tmp/kbx/hello")
+    assert diags[0].message == "gcc-12: not found"
+    assert diags[0].origin == "make"
+
+
+def test_ld_undefined_reference_and_warning_synthetic() -> None:
+    diags = parse_diagnostics(LD_UNDEFINED, f"{ROOT}/x-1")
+    assert diags == [
+        Diagnostic("x.c", None, None, "error", "undefined reference to `foo'", "linker"),
+        Diagnostic("", None, None, "warning", "creating DT_TEXTREL in a PIE", "linker"),
+    ]
+
+
+def test_successful_build_log_has_no_diagnostics() -> None:
+    log = SECMIS.replace(
+        "WARNING: modpost: /tmp/km/builds/secmis-50c6352a38381bcd/secmis.o: section mismatch "
+        "in reference: later (section: .text) -> table (section: .init.data)\n",
+        "",
+    )
+    assert "Skipping BTF generation" in log
+    assert parse_diagnostics(log, bdir("secmis", "50c6352a38381bcd")) == []
+
+
+def test_colour_codes_are_ignored() -> None:
+    line = (
+        "\x1b[01m\x1b[K/b/x.c:3:5:\x1b[m\x1b[K \x1b[01;31m\x1b[Kerror: \x1b[m\x1b[Kexpected ';'\n"
+    )
+    assert parse_diagnostics(line, "/b") == [
+        Diagnostic("x.c", 3, 5, "error", "expected ';'", "compiler")
+    ]
+
+
+@pytest.mark.parametrize("build_dir", ["/tmp/km/builds/syntax-20a966eeed852658/", None])
+def test_build_dir_with_trailing_slash_or_none(build_dir: str | None) -> None:
+    diags = parse_diagnostics(SYNTAX, build_dir)
+    assert diags[0].file.endswith("syntax.c")
+    assert (diags[0].file == "syntax.c") is (build_dir is not None)
+
+
+def test_location_and_str_without_line() -> None:
+    d = Diagnostic("defs.h", None, None, "warning", "w", "compiler")
+    assert d.location == "defs.h"
+    assert str(d) == "defs.h: warning: w"
+    assert str(Diagnostic("", None, None, "error", "boom", "make")) == "make: error: boom"
