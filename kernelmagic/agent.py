@@ -45,7 +45,7 @@ __all__ = ["ExecResult", "GuestAgent"]
 log = logging.getLogger(__name__)
 
 #: How often sync() repeats its request while the agent is not yet listening.
-SYNC_RESEND_INTERVAL = 0.2
+SYNC_RESEND_INTERVAL = 0.05
 #: Longest single wait on the socket, so ``abort_check`` runs this often.
 WAIT_SLICE = 0.05
 #: First and longest pause between ``guest-exec-status`` polls. Starting at 1 ms keeps

@@ -97,8 +97,7 @@ class Bundle:
         if missing or manifest.get("format") != BUNDLE_FORMAT:
             what = ", ".join(missing) or "an older bundle format"
             raise BundleIncomplete(
-                f"the bundle in {root} is incomplete ({what}); "
-                "run `kernelmagic vm build --force`"
+                f"the bundle in {root} is incomplete ({what}); run `kernelmagic vm build --force`"
             )
         return bundle
 
@@ -313,7 +312,9 @@ def _stage_initramfs(pkgroot: Path, root: Path, release: str, recipe: Path) -> l
     )
 
     _install(recipe / "init", root / "init")
-    _install(recipe / "mount-share", root / "usr" / "local" / "sbin" / "kernelmagic-mount-share")
+    sbin = root / "usr" / "local" / "sbin"
+    _install(recipe / "mount-share", sbin / "kernelmagic-mount-share")
+    _install(recipe / "kernel-log", sbin / "kernelmagic-kernel-log")
     shutdown = root / "sbin" / "shutdown"
     if shutdown.is_symlink():
         shutdown.unlink()

@@ -7,6 +7,7 @@ there is no socket file to race for.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
@@ -68,7 +69,5 @@ class QMPClient:
             return message.get("return")
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(OSError):
             self._sock.close()
-        except OSError:
-            pass

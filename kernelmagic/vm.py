@@ -1,0 +1,448 @@
+# SPDX-License-Identifier: MIT
+"""The lab VM: one QEMU process running the bundle's kernel, reached through its agent.
+
+In the spirit of QEMU's own ``QEMUMachine``: the constructor only configures;
+``start()`` launches and waits for the guest agent; ``stop()`` quits gracefully, then
+by force; ``kill()`` does not wait. Every channel (console, agent, monitor) is one end
+of a ``socketpair`` handed to QEMU, so there are no socket files to race for. QEMU runs
+in its own process group with a parent-death signal and is stopped at interpreter
+exit, so it never outlives the Python process that started it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import ctypes
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import weakref
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from . import paths
+from .accel import QEMU, AccelChoice, choose
+from .agent import ExecResult, GuestAgent
+from .bundle import Bundle
+from .console import ConsoleRecorder, CrashReport
+from .errors import BootTimeout, KernelCrashed, SetupError, VMError, VMNotRunning
+from .qmp import QMPClient
+
+log = logging.getLogger(__name__)
+
+SHARE_TAG = "kmshare"
+GUEST_SHARE = "/mnt/host"
+RUNTIME_PREFIX = "kernelmagic-vm-"
+_PR_SET_PDEATHSIG = 1
+
+# Boot quietly (every character on an emulated UART costs time); the guest's init
+# raises the console loglevel once it runs, so module messages reach the console.
+KERNEL_CMDLINE = (
+    "console=ttyS0,115200 nokaslr quiet panic=-1 oops=panic_on_warn=0 "
+    "8250.nr_uarts=2 i8042.noaux i8042.nokbd i8042.nopnp tsc=reliable no_timer_check "
+    "mitigations=off rcupdate.rcu_expedited=1 cryptomgr.notests acpi=off ipv6.disable=1 "
+    # Initcalls that only self-test crypto the lab never uses: a quarter second under TCG.
+    "initcall_blacklist=crypto_kdf108_init,init_encrypted"
+)
+# qboot, a minimal firmware, hands over to the kernel faster than SeaBIOS.
+QBOOT = "/usr/share/qemu/qboot.rom"
+
+_live: weakref.WeakSet[LabVM] = weakref.WeakSet()
+
+
+@dataclass(frozen=True)
+class VMStatus:
+    """What ``%vm status`` and ``kernelmagic doctor`` show about a running VM."""
+
+    running: bool
+    accel: str
+    accel_reason: str
+    kernel_release: str
+    boot_seconds: float | None
+    uptime_seconds: float | None
+    pid: int | None
+    runtime_dir: str | None
+
+
+class LabVM:
+    """One lab VM. Configure in the constructor; ``start()`` boots it."""
+
+    def __init__(
+        self,
+        bundle: Bundle | None = None,
+        *,
+        memory_mb: int = 256,
+        cpus: int = 1,
+        accel: str | None = None,
+        share_dir: Path | None = None,
+        boot_timeout: float = 60.0,
+        console_shell: bool = False,
+        extra_cmdline: str = "",
+        qemu: str = QEMU,
+        tcg_cpu: str = "max",
+    ) -> None:
+        self._bundle = bundle
+        self.memory_mb = memory_mb
+        self.cpus = cpus
+        self.requested_accel = accel
+        self.share_dir = share_dir
+        self.boot_timeout = boot_timeout
+        self.console_shell = console_shell
+        self.extra_cmdline = extra_cmdline
+        self.qemu = qemu
+        self.tcg_cpu = tcg_cpu
+        self.accel: AccelChoice | None = None
+        self.boot_seconds: float | None = None
+        self._proc: subprocess.Popen[bytes] | None = None
+        self._runtime: Path | None = None
+        self._qemu_log: IO[bytes] | None = None
+        self._console: ConsoleRecorder | None = None
+        self._agent: GuestAgent | None = None
+        self._qmp: QMPClient | None = None
+        self._started_at: float | None = None
+        self._share_mounted = False
+        self._settled = False
+        self._handled_crashes = 0
+
+    # -- configuration -------------------------------------------------------------
+
+    @property
+    def bundle(self) -> Bundle:
+        if self._bundle is None:
+            self._bundle = Bundle.load()
+        return self._bundle
+
+    def _accel_choice(self) -> AccelChoice:
+        if self.requested_accel:
+            return AccelChoice(self.requested_accel, "asked for by the caller")
+        return choose()
+
+    def qemu_argv(self, accel: str, fds: Mapping[str, int]) -> list[str]:
+        """The full QEMU command line; fds maps channel names to inherited sockets."""
+        bundle = self.bundle
+        cmdline = KERNEL_CMDLINE
+        if self.console_shell:
+            cmdline += " kernelmagic.shell=1"
+        if self.extra_cmdline:
+            cmdline += " " + self.extra_cmdline
+        argv = [
+            self.qemu, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
+            "-machine", f"pc,accel={accel}",
+            "-cpu", "host" if accel == "kvm" else self.tcg_cpu,
+            "-m", f"{self.memory_mb}M", "-smp", str(self.cpus),
+            "-kernel", str(bundle.vmlinux), "-initrd", str(bundle.initramfs),
+            "-append", cmdline,
+            "-chardev", f"socket,id=console,fd={fds['console']}",
+            "-serial", "chardev:console",
+            "-chardev", f"socket,id=qga,fd={fds['qga']}",
+            "-serial", "chardev:qga",
+            "-chardev", f"socket,id=qmp,fd={fds['qmp']}",
+            "-mon", "chardev=qmp,mode=control",
+        ]  # fmt: skip
+        if Path(QBOOT).is_file():
+            argv += ["-bios", QBOOT]
+        share = self.share_dir or paths.builds_dir()
+        argv += [
+            "-fsdev", f"local,id={SHARE_TAG},path={share},security_model=none,readonly=on",
+            "-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
+        ]  # fmt: skip
+        return argv
+
+    # -- lifecycle -----------------------------------------------------------------
+
+    def start(self) -> None:
+        """Boot and wait until the guest agent answers; raises BootTimeout if it never does."""
+        if self.is_running():
+            return
+        if shutil.which(self.qemu) is None:
+            raise SetupError(
+                f"{self.qemu} is not installed; run: sudo apt-get install qemu-system-x86"
+            )
+        bundle = self.bundle
+        self.accel = self._accel_choice()
+        share = self.share_dir or paths.builds_dir()
+        share.mkdir(parents=True, exist_ok=True)
+        clean_stale_runtime_dirs()
+        self._runtime = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
+        self._runtime.chmod(0o700)
+        (self._runtime / "owner.pid").write_text(f"{os.getpid()}\n")
+        ours: dict[str, socket.socket] = {}
+        theirs: dict[str, socket.socket] = {}
+        try:
+            for name in ("console", "qga", "qmp"):
+                ours[name], theirs[name] = socket.socketpair()
+            fds = {name: sock.fileno() for name, sock in theirs.items()}
+            argv = self.qemu_argv(self.accel.accel, fds)
+            log.info("starting %s (kernel %s)", self.accel.accel, bundle.kernel_release)
+            self._qemu_log = (self._runtime / "qemu.log").open("wb")
+            self._started_at = time.monotonic()
+            self._proc = subprocess.Popen(
+                argv, stdin=subprocess.DEVNULL, stdout=self._qemu_log,
+                stderr=subprocess.STDOUT, pass_fds=tuple(fds.values()),
+                start_new_session=True, preexec_fn=_die_with_parent,
+            )  # fmt: skip
+            _live.add(self)
+        except BaseException:
+            for sock in (*ours.values(), *theirs.values()):
+                sock.close()
+            self._cleanup()
+            raise
+        for sock in theirs.values():
+            sock.close()
+        self._console = ConsoleRecorder(ours["console"], self._runtime / "console.log")
+        self._console.start()
+        self._qmp = QMPClient(ours["qmp"])
+        self._agent = GuestAgent(ours["qga"], abort_check=self._abort_check)
+        self._share_mounted = False
+        self._settled = False
+        self._handled_crashes = 0
+        try:
+            self._agent.sync(self.boot_timeout)
+        except KernelCrashed:
+            self.kill()
+            raise
+        except Exception as exc:
+            detail = self._failure_detail()
+            self.kill()
+            if isinstance(exc, VMError) and "exited" in str(exc):
+                raise
+            raise BootTimeout(
+                f"the lab VM ({self.accel.accel}) did not reach its guest agent within "
+                f"{self.boot_timeout:.0f} s{detail}"
+            ) from exc
+        self.boot_seconds = time.monotonic() - self._started_at
+        log.info("lab VM ready in %.2f s (%s)", self.boot_seconds, self.accel.accel)
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Quit QEMU through its monitor, then terminate, then kill; always clean up."""
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(Exception):
+                    if self._qmp is not None:
+                        self._qmp.execute("quit", timeout=min(timeout, 2.0))
+                _wait_or_escalate(proc, timeout)
+        finally:
+            self._cleanup()
+
+    def kill(self) -> None:
+        """Stop QEMU at once (SIGKILL to its process group) and clean up."""
+        proc = self._proc
+        try:
+            if proc is not None and proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, signal.SIGKILL)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    proc.wait(5)
+        finally:
+            self._cleanup()
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def is_running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def __enter__(self) -> LabVM:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+    def _cleanup(self) -> None:
+        for closer in (self._agent, self._qmp):
+            if closer is not None:
+                with contextlib.suppress(Exception):
+                    closer.close()
+        if self._console is not None:
+            with contextlib.suppress(Exception):
+                self._console.stop()
+        if self._proc is not None and self._proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self._proc.pid, signal.SIGKILL)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._proc.wait(5)
+        if self._qemu_log is not None:
+            self._qemu_log.close()
+        if self._runtime is not None:
+            shutil.rmtree(self._runtime, ignore_errors=True)
+        self._agent = self._qmp = None
+        self._qemu_log = None
+        self._runtime = None
+        self._proc = None
+        _live.discard(self)
+
+    # -- talking to the guest ------------------------------------------------------
+
+    @property
+    def console(self) -> ConsoleRecorder:
+        if self._console is None:
+            raise VMNotRunning("the lab VM is not running")
+        return self._console
+
+    @property
+    def agent(self) -> GuestAgent:
+        if self._agent is None or not self.is_running():
+            raise VMNotRunning("the lab VM is not running (start it with %vm start)")
+        return self._agent
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        input: bytes | None = None,
+        check: bool = False,
+    ) -> ExecResult:
+        """Run argv in the guest (never through a shell) and return its result."""
+        return self.agent.exec(list(argv), timeout=timeout, input=input, check=check)
+
+    def ensure_share(self) -> str:
+        """Mount the read-only share of the build outputs; returns its guest path."""
+        if not self._share_mounted:
+            self.exec(["/usr/local/sbin/kernelmagic-mount-share"], timeout=30, check=True)
+            self._share_mounted = True
+        return GUEST_SHARE
+
+    def guest_path(self, host_path: Path) -> str:
+        """Where a file under the shared build folder appears in the guest."""
+        share = (self.share_dir or paths.builds_dir()).resolve()
+        try:
+            rel = Path(host_path).resolve().relative_to(share)
+        except ValueError as exc:
+            raise VMError(f"{host_path} is not inside the shared folder {share}") from exc
+        return f"{self.ensure_share()}/{rel.as_posix()}"
+
+    def wait_settled(self, limit: float = 3.0) -> None:
+        """Under TCG, let the kernel finish switching to the TSC clocksource.
+
+        About a second after boot the kernel refines its TSC calibration and logs the
+        switch; waiting for that (at most until ``limit`` s after start) keeps those
+        lines out of the log of a learner's first insmod.
+        """
+        if self._settled or self.accel is None or self.accel.accel != "tcg":
+            return
+        started = self._started_at or time.monotonic()
+        remaining = limit - (time.monotonic() - started)
+        if remaining > 0:
+            self.console.wait_for("Switched to clocksource tsc", timeout=remaining)
+        self._settled = True
+
+    @property
+    def crash(self) -> CrashReport | None:
+        return self._console.crash if self._console is not None else None
+
+    def status(self) -> VMStatus:
+        running = self.is_running()
+        uptime = None
+        if running and self._started_at is not None:
+            uptime = time.monotonic() - self._started_at
+        return VMStatus(
+            running=running,
+            accel=self.accel.accel if self.accel else "",
+            accel_reason=self.accel.reason if self.accel else "",
+            kernel_release=self.bundle.kernel_release,
+            boot_seconds=self.boot_seconds,
+            uptime_seconds=uptime,
+            pid=self._proc.pid if self._proc is not None and running else None,
+            runtime_dir=str(self._runtime) if self._runtime else None,
+        )
+
+    def log_text(self) -> str:
+        """Everything QEMU itself printed (not the guest console)."""
+        if self._runtime is None:
+            return ""
+        try:
+            return (self._runtime / "qemu.log").read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def _abort_check(self) -> None:
+        """Called by the agent while it waits: fail fast when the kernel or QEMU died."""
+        console = self._console
+        proc = self._proc
+        if proc is not None and proc.poll() is not None:
+            if console is not None:
+                console.wait_closed(1.0)
+            report = console.crash if console is not None else None
+            if report is not None:
+                raise KernelCrashed(f"the lab VM's kernel crashed: {report.title}", report.report)
+            raise VMError(f"QEMU exited with status {proc.returncode}{self._failure_detail()}")
+        if console is not None:
+            crashes = console.crashes
+            if len(crashes) > self._handled_crashes:
+                report = crashes[-1]
+                if report.kind != "oops" or report.fatal:
+                    self._handled_crashes = len(crashes)
+                    raise KernelCrashed(
+                        f"the lab VM's kernel reported a {report.kind}: {report.title}",
+                        report.report,
+                    )
+
+    def _failure_detail(self) -> str:
+        text = self.log_text().strip()
+        if text:
+            return ": " + text.splitlines()[-1]
+        return ""
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the parent dies (Linux only)."""
+    with contextlib.suppress(Exception):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+
+
+def _wait_or_escalate(proc: subprocess.Popen[bytes], timeout: float) -> None:
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout)
+        return
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, sig)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout)
+            return
+
+
+def clean_stale_runtime_dirs() -> None:
+    """Remove runtime dirs left by a Python process that died without cleaning up."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*"):
+        try:
+            pid = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        if not _pid_alive(pid):
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+@atexit.register
+def _stop_all() -> None:
+    for vm in list(_live):
+        with contextlib.suppress(Exception):
+            vm.kill()
+
+
+def on_interpreter_exit(callback: Callable[[], None]) -> None:
+    """Kept for symmetry with the magics layer, which registers its own shutdown."""
+    atexit.register(callback)
