@@ -34,7 +34,7 @@ from .errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupErro
 
 log = logging.getLogger(__name__)
 
-BUNDLE_FORMAT = 1
+BUNDLE_FORMAT = 2
 RECIPE_DIR = Path(__file__).resolve().parent.parent / "vm"
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _FIX = "run `kernelmagic vm build` (or `make setup`)"
@@ -51,6 +51,10 @@ class Bundle:
     @property
     def vmlinux(self) -> Path:
         return self.root / "vmlinux"
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.root / "vmlinuz"
 
     @property
     def initramfs(self) -> Path:
@@ -223,6 +227,8 @@ def _build_into(
 
     progress("extracting the ELF kernel (vmlinux) from vmlinuz")
     extract_vmlinux(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinux")
+    # The compressed image too, for tools that boot a bzImage (the benchmark's reference).
+    shutil.copyfile(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
     shutil.copyfile(pkgroot / "boot" / f"System.map-{release}", work / "System.map")
     shutil.copyfile(pkgroot / "boot" / f"config-{release}", work / "config")
 
@@ -250,7 +256,7 @@ def _build_into(
         "modules": modules,
         "files": {
             name: debian.sha256_file(work / name)
-            for name in ("vmlinux", "initramfs.cpio", "System.map", "config")
+            for name in ("vmlinux", "vmlinuz", "initramfs.cpio", "System.map", "config")
         },
     }
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")

@@ -344,6 +344,10 @@ class ConsoleRecorder:
         with self._cond:
             return self._total
 
+    def write(self, data: bytes) -> None:
+        """Send keystrokes to the guest's console (the interactive shell of ``vm boot``)."""
+        self._sock.sendall(data)
+
     def since(self, mark: int) -> str:
         """Text recorded after ``mark``, as far as the ring still holds it."""
         with self._cond:
