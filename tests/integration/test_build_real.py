@@ -1,8 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Real kbuild against the VM kernel's build tree (no VM needed; about 1 s per build).
 
-The tree is found, in order, from ``$KERNELMAGIC_KBUILD_DIR``, the built bundle, or the
-development tree extracted under /tmp/explore; without any of them the tests skip.
+The tree is the built bundle's (or ``$KERNELMAGIC_KBUILD_DIR``).
 """
 
 from __future__ import annotations
@@ -16,40 +15,17 @@ from typing import Any
 import pytest
 
 from kernelmagic.build import build
-from kernelmagic.errors import BuildError, KernelMagicError
+from kernelmagic.errors import BuildError
 
 pytestmark = pytest.mark.integration
 
-DEV_TREE = Path("/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64")
-
-
-def _find_tree() -> tuple[Path | None, str]:
-    """The tree to build against, or None and why there is none."""
-    env = os.environ.get("KERNELMAGIC_KBUILD_DIR")
-    if env:
-        tree = Path(env)
-        return (tree, "") if (tree / "Makefile").is_file() else (None, f"{env} has no Makefile")
-    try:
-        from kernelmagic.bundle import Bundle
-
-        return Bundle.load().kbuild_dir, ""
-    except (ImportError, KernelMagicError, OSError) as exc:
-        why = f"no VM bundle ({exc})"
-    if (DEV_TREE / "Makefile").is_file():
-        return DEV_TREE, ""
-    return None, why
-
-
 @pytest.fixture(scope="module")
-def kbuild_dir() -> Path:
-    tree, why = _find_tree()
-    if tree is None:
-        pytest.skip(
-            f"no kernel build tree: {why}; build the bundle (`make setup`) "
-            "or set KERNELMAGIC_KBUILD_DIR"
-        )
-    if shutil.which("make") is None:
-        pytest.skip("GNU make is not installed (sudo apt-get install make gcc-12)")
+def kbuild_dir(bundle: Any) -> Path:
+    """The bundle's tree, or ``$KERNELMAGIC_KBUILD_DIR`` to try another one."""
+    env = os.environ.get("KERNELMAGIC_KBUILD_DIR")
+    tree = Path(env) if env else bundle.kbuild_dir
+    assert (tree / "Makefile").is_file(), f"{tree} is not a kbuild tree"
+    assert shutil.which("make"), "GNU make is not installed (make setup installs it)"
     return tree
 
 
