@@ -9,6 +9,7 @@ keyed by host kernel and QEMU version, so no lab start pays for the probe.
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import os
@@ -34,6 +35,7 @@ class AccelChoice:
     reason: str
 
 
+@functools.lru_cache(maxsize=8)
 def qemu_version(qemu: str = QEMU) -> str:
     try:
         out = subprocess.run(
@@ -106,7 +108,7 @@ def probe(timeout: float = PROBE_TIMEOUT) -> AccelChoice:
     usable, why = kvm_usable()
     if not usable:
         return AccelChoice("tcg", f"{why}; using TCG (software emulation)")
-    vm = LabVM(accel="kvm", boot_timeout=timeout)
+    vm = LabVM(accel="kvm", boot_timeout=timeout, snapshot=False)
     try:
         vm.start()
     except KernelMagicError as exc:

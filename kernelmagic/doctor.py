@@ -119,6 +119,7 @@ def cache_sizes() -> dict[str, int]:
         ("bundle", paths.bundle_root()),
         ("downloaded packages", paths.downloads_dir()),
         ("module builds", paths.builds_dir()),
+        ("saved VM states", paths.home() / "snapshots"),
     ):
         sizes[name] = tree_size(folder) if folder.exists() else 0
     sizes["total"] = tree_size(root) if root.exists() else 0

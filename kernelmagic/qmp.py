@@ -36,6 +36,8 @@ class QMPClient:
                 chunk = self._sock.recv(65536)
             except TimeoutError:
                 continue
+            except OSError as exc:
+                raise VMError(f"QEMU's monitor connection failed: {exc}") from exc
             if not chunk:
                 raise VMError("QEMU's monitor closed the connection")
             self._buffer += chunk
@@ -59,7 +61,10 @@ class QMPClient:
         request: dict[str, Any] = {"execute": command}
         if arguments:
             request["arguments"] = arguments
-        self._sock.sendall(json.dumps(request).encode() + b"\n")
+        try:
+            self._sock.sendall(json.dumps(request).encode() + b"\n")
+        except OSError as exc:
+            raise VMError(f"QEMU's monitor connection failed: {exc}") from exc
         while True:
             message = self._read_message(deadline)
             if "event" in message:

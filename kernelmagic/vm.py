@@ -28,12 +28,19 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from . import paths
-from .accel import QEMU, AccelChoice, choose
+from . import paths, snapshot
+from .accel import QEMU, AccelChoice, choose, qemu_version
 from .agent import ExecResult, GuestAgent
 from .bundle import Bundle
 from .console import ConsoleRecorder, CrashReport
-from .errors import BootTimeout, KernelCrashed, SetupError, VMError, VMNotRunning
+from .errors import (
+    BootTimeout,
+    KernelCrashed,
+    KernelMagicError,
+    SetupError,
+    VMError,
+    VMNotRunning,
+)
 from .qmp import QMPClient
 
 log = logging.getLogger(__name__)
@@ -56,6 +63,7 @@ KERNEL_CMDLINE = (
 QBOOT = "/usr/share/qemu/qboot.rom"
 
 _live: weakref.WeakSet[LabVM] = weakref.WeakSet()
+_PLACEHOLDER_FDS = {"console": 0, "qga": 0, "qmp": 0}
 
 
 @dataclass(frozen=True)
@@ -88,6 +96,7 @@ class LabVM:
         extra_cmdline: str = "",
         qemu: str = QEMU,
         tcg_cpu: str = "max",
+        snapshot: bool = True,
     ) -> None:
         self._bundle = bundle
         self.memory_mb = memory_mb
@@ -99,6 +108,8 @@ class LabVM:
         self.extra_cmdline = extra_cmdline
         self.qemu = qemu
         self.tcg_cpu = tcg_cpu
+        self.use_snapshot = snapshot
+        self.restored = False
         self.accel: AccelChoice | None = None
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -159,18 +170,71 @@ class LabVM:
     # -- lifecycle -----------------------------------------------------------------
 
     def start(self) -> None:
-        """Boot and wait until the guest agent answers; raises BootTimeout if it never does."""
+        """Boot (or restore a saved boot) and wait until the guest agent answers.
+
+        Raises BootTimeout if the agent never answers.
+        """
         if self.is_running():
             return
         if shutil.which(self.qemu) is None:
             raise SetupError(
                 f"{self.qemu} is not installed; run: sudo apt-get install qemu-system-x86"
             )
-        bundle = self.bundle
         self.accel = self._accel_choice()
-        share = self.share_dir or paths.builds_dir()
-        share.mkdir(parents=True, exist_ok=True)
+        (self.share_dir or paths.builds_dir()).mkdir(parents=True, exist_ok=True)
         clean_stale_runtime_dirs()
+        state = self._state_path() if self.use_snapshot else None
+        if state is not None and state.is_file():
+            try:
+                self._launch(snapshot.incoming_argv(state))
+                snapshot.wait_restored(self._qmp_client())
+                self._wait_for_agent(min(self.boot_timeout, 15.0))
+                self._settled = True
+                self.restored = True
+                self._set_guest_clock()
+                self.boot_seconds = time.monotonic() - (self._started_at or 0.0)
+                log.info("lab VM restored in %.2f s (%s)", self.boot_seconds, self.accel.accel)
+                return
+            except VMError as exc:
+                # A state QEMU cannot load (or that does not answer) is dropped, not fatal.
+                log.warning("could not restore the saved VM state (%s); booting", exc)
+                self.kill()
+                state.unlink(missing_ok=True)
+        self.restored = False
+        self._launch([])
+        self._wait_for_agent(self.boot_timeout)
+        self.boot_seconds = time.monotonic() - (self._started_at or 0.0)
+        log.info("lab VM ready in %.2f s (%s)", self.boot_seconds, self.accel.accel)
+        if state is not None:
+            try:
+                self.wait_settled()
+                seconds = snapshot.save(self._qmp_client(), state)
+                log.info("saved the booted VM state in %.2f s for faster starts", seconds)
+            except VMError as exc:
+                log.warning("could not save the VM state: %s", exc)
+
+    def _set_guest_clock(self) -> None:
+        """A restored guest wakes up with the clock of the moment it was saved; fix it."""
+        try:
+            self._agent.call("guest-set-time", {"time": time.time_ns()}, timeout=5.0)  # type: ignore[union-attr]
+        except KernelMagicError as exc:
+            log.info("could not set the guest clock: %s", exc)
+
+    def _state_path(self) -> Path | None:
+        if not snapshot.enabled():
+            return None
+        files = self.bundle.manifest.get("files", {})
+        argv = self.qemu_argv(self.accel.accel if self.accel else "tcg", _PLACEHOLDER_FDS)
+        return snapshot.state_path(argv, files, qemu_version(self.qemu))
+
+    def _qmp_client(self) -> QMPClient:
+        if self._qmp is None:
+            raise VMNotRunning("the lab VM is not running")
+        return self._qmp
+
+    def _launch(self, extra_argv: list[str]) -> None:
+        """Start QEMU with fresh channels and a fresh runtime dir."""
+        assert self.accel is not None
         self._runtime = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
         self._runtime.chmod(0o700)
         (self._runtime / "owner.pid").write_text(f"{os.getpid()}\n")
@@ -180,8 +244,8 @@ class LabVM:
             for name in ("console", "qga", "qmp"):
                 ours[name], theirs[name] = socket.socketpair()
             fds = {name: sock.fileno() for name, sock in theirs.items()}
-            argv = self.qemu_argv(self.accel.accel, fds)
-            log.info("starting %s (kernel %s)", self.accel.accel, bundle.kernel_release)
+            argv = self.qemu_argv(self.accel.accel, fds) + extra_argv
+            log.info("starting %s (kernel %s)", self.accel.accel, self.bundle.kernel_release)
             self._qemu_log = (self._runtime / "qemu.log").open("wb")
             self._started_at = time.monotonic()
             self._proc = subprocess.Popen(
@@ -204,8 +268,11 @@ class LabVM:
         self._share_mounted = False
         self._settled = False
         self._handled_crashes = 0
+
+    def _wait_for_agent(self, timeout: float) -> None:
+        assert self._agent is not None and self.accel is not None
         try:
-            self._agent.sync(self.boot_timeout)
+            self._agent.sync(timeout)
         except KernelCrashed:
             self.kill()
             raise
@@ -216,10 +283,8 @@ class LabVM:
                 raise
             raise BootTimeout(
                 f"the lab VM ({self.accel.accel}) did not reach its guest agent within "
-                f"{self.boot_timeout:.0f} s{detail}"
+                f"{timeout:.0f} s{detail}"
             ) from exc
-        self.boot_seconds = time.monotonic() - self._started_at
-        log.info("lab VM ready in %.2f s (%s)", self.boot_seconds, self.accel.accel)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Quit QEMU through its monitor, then terminate, then kill; always clean up."""

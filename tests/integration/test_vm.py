@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -209,3 +210,39 @@ def test_cli_run_exit_codes(tmp_path: Path, bundle: Bundle) -> None:
                           capture_output=True, text=True, timeout=300)  # fmt: skip
     assert proc.returncode == 4
     assert "ENOMEM" in proc.stderr
+
+
+def test_saved_state_restores_and_a_bad_one_is_replaced(bundle: Bundle, hello) -> None:
+    """The first boot of a configuration saves its state; the next start restores it."""
+    config = {"memory_mb": 320}  # a configuration no other test uses
+    vm = LabVM(bundle, **config)
+    try:
+        state = None
+        vm.start()
+        state = vm._state_path()
+        assert state is not None and state.is_file()
+        vm.stop()
+        # A damaged state is dropped and replaced by a cold boot, not an error.
+        state.write_bytes(b"not a QEMU migration stream")
+        vm.start()
+        assert not vm.restored
+        assert state.stat().st_size > 1_000_000
+        vm.stop()
+        vm.start()
+        assert vm.restored
+        # After a restore the share mounts and modules load from it.
+        loaded = kmod.insmod(vm, hello.ko_path, ["name=restored"])
+        assert "Hello, restored!" in loaded.log_text
+        kmod.rmmod(vm, "hello")
+        guest_now = int(vm.exec(["date", "+%s"]).stdout)
+        assert abs(guest_now - int(time.time())) < 30, "the restored guest's clock was not set"
+    finally:
+        vm.stop()
+        if state is not None:
+            state.unlink(missing_ok=True)
+
+
+def test_cold_boot_without_snapshot(bundle: Bundle) -> None:
+    with LabVM(bundle, snapshot=False) as vm:
+        assert not vm.restored
+        assert vm.exec(["true"]).exit_code == 0
