@@ -66,7 +66,9 @@ def recorded(path: Path | None = None) -> AccelChoice | None:
         data = json.loads(path.read_text())
     except (OSError, json.JSONDecodeError):
         return None
-    if data.get("host") != host_key():
+    if not isinstance(data, dict) or data.get("host") != host_key():
+        return None
+    if data.get("accel") not in ("kvm", "tcg") or not isinstance(data.get("reason"), str):
         return None
     return AccelChoice(data["accel"], data["reason"])
 

@@ -168,7 +168,10 @@ def build_bundle(
         )
     base.mkdir(parents=True, exist_ok=True)
     for stale in base.glob(".tmp-*"):
-        shutil.rmtree(stale, ignore_errors=True)
+        # Another process's build in progress is left alone; a dead one's is removed.
+        owner = stale.name.rsplit("-", 1)[-1]
+        if not owner.isdigit() or not _pid_alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
     work = base / f".tmp-{release}-{os.getpid()}"
     try:
         work.mkdir()
@@ -185,6 +188,16 @@ def build_bundle(
     bundle = Bundle.load(release, home)
     progress(f"bundle for {release} built in {bundle.root}")
     return bundle
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def _resolve_default_release(base: Path) -> str:

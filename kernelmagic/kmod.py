@@ -286,7 +286,7 @@ def _tool_message(result: ExecResult) -> str:
     text = (result.stderr or result.stdout).strip()
     lines = [line for line in text.splitlines() if line.strip()]
     message = lines[-1] if lines else f"exit status {result.exit_code}"
-    return re.sub(r"^(insmod|rmmod|modprobe): (ERROR: )?", "", message)
+    return re.sub(r"^((insmod|rmmod|modprobe): )?(ERROR: |FATAL: )?", "", message)
 
 
 def _errno_from_message(message: str) -> str:
@@ -330,6 +330,8 @@ def _load_error(
         param = info.param(pname)
         ptype = f" of type {param.type}" if param and param.type else ""
         hint = f"{value!r} is not a valid value for parameter {pname}{ptype}"
+    elif message.startswith("could not load module"):
+        hint = f"insmod could not open {argv[1]} in the guest; the kernel never saw the module"
     elif errno_name == "ENOEXEC":
         hint = "the .ko does not match this kernel (was it built for another kernel?)"
     elif errno_name:

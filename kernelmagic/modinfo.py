@@ -118,6 +118,10 @@ def parse_modinfo_output(text: str, fallback_name: str = "") -> ModuleInfo:
     """Parse ``modinfo -0``-less text output (``key:   value`` lines) from the guest."""
     strings: list[str] = []
     for line in text.splitlines():
+        if line[:1].isspace() and strings:
+            # kmod wraps a long signature onto lines indented by tabs
+            strings[-1] += line.strip()
+            continue
         key, sep, value = line.partition(":")
         if not sep:
             continue

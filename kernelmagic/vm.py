@@ -162,7 +162,8 @@ class LabVM:
             argv += ["-bios", QBOOT]
         share = self.share_dir or paths.builds_dir()
         argv += [
-            "-fsdev", f"local,id={SHARE_TAG},path={share},security_model=none,readonly=on",
+            "-fsdev", f"local,id={SHARE_TAG},path={_qemu_opt(str(share))},"
+            "security_model=none,readonly=on",
             "-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
         ]  # fmt: skip
         return argv
@@ -459,6 +460,11 @@ class LabVM:
         if text:
             return ": " + text.splitlines()[-1]
         return ""
+
+
+def _qemu_opt(value: str) -> str:
+    """Escape a value for a QEMU -option list, where a comma is written twice."""
+    return value.replace(",", ",,")
 
 
 def _die_with_parent() -> None:

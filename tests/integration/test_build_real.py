@@ -19,6 +19,7 @@ from kernelmagic.errors import BuildError
 
 pytestmark = pytest.mark.integration
 
+
 @pytest.fixture(scope="module")
 def kbuild_dir(bundle: Any) -> Path:
     """The bundle's tree, or ``$KERNELMAGIC_KBUILD_DIR`` to try another one."""

@@ -1,0 +1,396 @@
+# SPDX-License-Identifier: MIT
+"""kmod.py against a fake guest that answers with kmod's and the kernel's real messages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+
+from kernelmagic import kmod
+from kernelmagic.agent import ExecResult
+from kernelmagic.dmesg import LogMark
+from kernelmagic.errors import GuestCommandError, ModuleError
+from kernelmagic.modinfo import ModuleInfo, ParamInfo
+
+KO_GUEST = "/mnt/host/hello-0123/hello.ko"
+HELLO = ModuleInfo(
+    "hello",
+    {"license": ["GPL"]},
+    [ParamInfo("name", "charp", "Whom to greet"), ParamInfo("count", "int", "How often")],
+)
+
+
+class FakeGuest:
+    """Answers ``exec`` from a table keyed by argv[0]; plays kernelmagic-kernel-log."""
+
+    def __init__(self, share: Path) -> None:
+        self.share = share
+        self.calls: list[list[str]] = []
+        self.results: dict[str, ExecResult] = {}
+        self.mark = "12.000000 1\n"
+        self.new_log = ""  # what `kernel-log after` returns, in `dmesg -r` form
+
+    def guest_path(self, host_path: Path) -> str:
+        return "/mnt/host/" + Path(host_path).relative_to(self.share).as_posix()
+
+    def exec(
+        self,
+        argv: Sequence[str],
+        *,
+        timeout: float = 30.0,
+        input: bytes | None = None,
+        check: bool = False,
+    ) -> ExecResult:
+        argv = list(argv)
+        self.calls.append(argv)
+        if argv[0] == kmod.KERNEL_LOG:
+            assert argv[1] in ("mark", "after", "tail"), argv
+            result = ExecResult(0, self.mark if argv[1] == "mark" else self.new_log)
+        else:
+            result = self.results.get(argv[0], ExecResult(0))
+        if check and result.exit_code != 0:
+            raise GuestCommandError(argv, result.exit_code, result.stdout, result.stderr)
+        return result
+
+    def refuse(self, tool: str, message: str, log: str = "") -> None:
+        self.results[tool] = ExecResult(1, "", message + "\n")
+        self.new_log = log
+
+    def command(self, tool: str) -> list[str]:
+        return next(c for c in self.calls if c[0] == tool)
+
+
+@pytest.fixture
+def guest(tmp_path: Path) -> FakeGuest:
+    return FakeGuest(tmp_path / "builds")
+
+
+@pytest.fixture
+def ko(guest: FakeGuest) -> Path:
+    return guest.share / "hello-0123" / "hello.ko"
+
+
+@pytest.fixture(autouse=True)
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("KERNELMAGIC_HOME", str(tmp_path / "km"))
+    return tmp_path / "km"
+
+
+# -- parameters ----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("arg", "expected"),
+    [
+        ("name=Linux Enthusiast", 'name="Linux Enthusiast"'),
+        ('name="Linux Enthusiast"', 'name="Linux Enthusiast"'),
+        ("count=3", "count=3"),
+        ("debug", "debug"),
+        ("name=", 'name=""'),
+        ('name=""', 'name=""'),
+        ("name=tab\there", 'name="tab\there"'),
+        ("ids=1,2,3", "ids=1,2,3"),
+        ("dyndbg=+p", "dyndbg=+p"),
+        ("my-param=x", "my-param=x"),
+        ("usbcore.autosuspend=-1", "usbcore.autosuspend=-1"),
+        ("expr=a=b", "expr=a=b"),
+    ],
+)
+def test_kernel_param(arg: str, expected: str) -> None:
+    assert kmod.kernel_param(arg) == expected
+    assert kmod.kernel_param(expected) == expected  # quoting twice changes nothing
+
+
+@pytest.mark.parametrize(
+    "arg", ['name=say "hi"', 'name="say "hi""', 'name="open', "=3", "1count=3", "na me=x", ""]
+)
+def test_kernel_param_rejects(arg: str) -> None:
+    with pytest.raises(ValueError):
+        kmod.kernel_param(arg)
+
+
+def test_kernel_params_from_mapping() -> None:
+    params = {
+        "debug": True,
+        "quiet": False,
+        "ids": [1, 2, 3],
+        "names": ("a", "b"),
+        "name": "Linux Enthusiast",
+        "count": 3,
+    }
+    assert kmod.kernel_params(params) == [
+        "debug=Y",
+        "quiet=N",
+        "ids=1,2,3",
+        "names=a,b",
+        'name="Linux Enthusiast"',
+        "count=3",
+    ]
+    assert kmod.kernel_params(["count=3", "name=a b"]) == ["count=3", 'name="a b"']
+
+
+# -- /proc/modules and names ---------------------------------------------------------
+
+PROC_MODULES = """\
+hello 16384 0 - Live 0xffffffffc0a00000 (O)
+bridge 311296 1 br_netfilter, Live 0xffffffffc0900000
+stp 16384 1 bridge, Live 0xffffffffc08f0000
+llc 16384 2 bridge,stp, Live 0xffffffffc08e0000
+leaving 16384 0 - Unloading 0xffffffffc08d0000 (OE)
+"""
+
+
+def test_parse_proc_modules() -> None:
+    modules = kmod.parse_proc_modules(PROC_MODULES + "\ngarbage\n")
+    assert [m.name for m in modules] == ["hello", "bridge", "stp", "llc", "leaving"]
+    hello, bridge, _stp, llc, leaving = modules
+    assert (hello.size, hello.use_count, hello.used_by, hello.state) == (16384, 0, [], "Live")
+    assert bridge.used_by == ["br_netfilter"]
+    assert llc.used_by == ["bridge", "stp"] and llc.use_count == 2
+    assert leaving.state == "Unloading"
+
+
+def test_lsmod_and_is_loaded(guest: FakeGuest) -> None:
+    guest.results["cat"] = ExecResult(0, PROC_MODULES)
+    assert [m.name for m in kmod.lsmod(guest)][:2] == ["hello", "bridge"]
+    assert guest.calls[-1] == ["cat", "/proc/modules"]
+    assert kmod.is_loaded(guest, "hello")
+    assert kmod.is_loaded(guest, "br-netfilter") is False
+    assert not kmod.is_loaded(guest, "dummy")
+
+
+def test_module_name() -> None:
+    assert kmod.module_name("hello-world") == "hello_world"
+    for bad in ("", "a b", "../x", "x.ko"):
+        with pytest.raises(ValueError):
+            kmod.module_name(bad)
+
+
+# -- kernel log ----------------------------------------------------------------------
+
+
+def test_log_mark_and_since(guest: FakeGuest) -> None:
+    assert kmod.log_mark(guest) == LogMark(12.0, 1)
+    guest.new_log = "<6>[   12.345678] hello: loaded\n<4>[   12.400000] hello: careful\n"
+    records = kmod.log_since(guest, LogMark(12.0, 1))
+    assert guest.calls[-1] == [kmod.KERNEL_LOG, "after", "12.000000", "1"]
+    assert [(r.level, r.message) for r in records] == [(6, "hello: loaded"), (4, "hello: careful")]
+
+
+def test_log_mark_of_empty_log(guest: FakeGuest) -> None:
+    guest.mark = "-1 0\n"
+    assert kmod.log_mark(guest) == LogMark(-1.0, 0)
+
+
+def test_log_mark_waits_for_settled_vm(guest: FakeGuest) -> None:
+    settled: list[bool] = []
+    guest.wait_settled = lambda: settled.append(True)  # type: ignore[attr-defined]
+    kmod.log_mark(guest)
+    assert settled == [True]
+
+
+# -- insmod --------------------------------------------------------------------------
+
+
+def test_insmod_ok(guest: FakeGuest, ko: Path) -> None:
+    guest.new_log = "<6>[   12.500000] Hello, Linux Enthusiast!\n"
+    op = kmod.insmod(guest, ko, ["name=Linux Enthusiast", "count=2"], info=HELLO)
+    assert op.argv == ["insmod", KO_GUEST, 'name="Linux Enthusiast"', "count=2"]
+    assert op.module == "hello" and op.action == "insmod"
+    assert op.log_text == "Hello, Linux Enthusiast!"
+    assert "insmod hello: ok" in repr(op)
+    # mark before, insmod, then the records after the mark
+    assert [c[0] for c in guest.calls] == [kmod.KERNEL_LOG, "insmod", kmod.KERNEL_LOG]
+    assert guest.calls[0][1] == "mark" and guest.calls[2][1:] == ["after", "12.000000", "1"]
+
+
+def test_insmod_mapping_params(guest: FakeGuest, ko: Path) -> None:
+    op = kmod.insmod(guest, ko, {"count": 3, "loud": True}, info=HELLO)
+    assert op.argv[2:] == ["count=3", "loud=Y"]
+
+
+def test_insmod_already_loaded(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse("insmod", f"insmod: ERROR: could not insert module {KO_GUEST}: File exists")
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    error = info.value
+    assert error.errno_name == "EEXIST"
+    assert "already loaded" in error.hint and "%rmmod hello" in error.hint
+    assert str(error) == f"insmod hello failed: could not insert module {KO_GUEST}: File exists"
+    assert error.module == "hello"
+
+
+UNKNOWN_SYMBOL_LOG = "<4>[   12.3] consumer: Unknown symbol provider_add (err -2)\n"
+
+
+def test_insmod_unknown_symbol(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse(
+        "insmod",
+        f"insmod: ERROR: could not insert module {KO_GUEST}: Unknown symbol in module",
+        UNKNOWN_SYMBOL_LOG,
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=ModuleInfo("consumer"))
+    error = info.value
+    assert error.errno_name == "ENOENT"
+    assert "provider_add" in error.hint and "EXPORT_SYMBOL" in error.hint
+    assert error.log == ["consumer: Unknown symbol provider_add (err -2)"]
+
+
+def test_insmod_unknown_symbol_names_exporter(guest: FakeGuest, ko: Path, home: Path) -> None:
+    build = home / "builds" / "provider-89ab"
+    build.mkdir(parents=True)
+    (build / "Module.symvers").write_text(
+        f"0x1c2d3e4f\tprovider_get\t{build}/provider\tEXPORT_SYMBOL\t\n"
+        f"0x5a6b7c8d\tprovider_add\t{build}/provider\tEXPORT_SYMBOL_GPL\t\n"
+    )
+    other = home / "builds" / "unrelated-0000"
+    other.mkdir()
+    (other / "Module.symvers").write_text(
+        f"0x1\tsomething_else\t{other}/unrelated\tEXPORT_SYMBOL\t\n"
+    )
+    guest.refuse(
+        "insmod",
+        f"insmod: ERROR: could not insert module {KO_GUEST}: Unknown symbol in module",
+        UNKNOWN_SYMBOL_LOG,
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=ModuleInfo("consumer"))
+    assert "provider_add is exported by provider" in info.value.hint
+    assert "load that module first" in info.value.hint
+
+
+def test_insmod_invalid_parameter(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse(
+        "insmod",
+        f"insmod: ERROR: could not insert module {KO_GUEST}: Invalid parameters",
+        "<3>[ 1.0] params: `abc' invalid for parameter `count'\n",
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, ["count=abc"], info=HELLO)
+    error = info.value
+    assert error.errno_name == "EINVAL"
+    assert error.hint == "'abc' is not a valid value for parameter count of type int"
+
+
+def test_insmod_einval_from_init(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse("insmod", f"insmod: ERROR: could not insert module {KO_GUEST}: Invalid parameters")
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    assert "returned -EINVAL (-22)" in info.value.hint
+
+
+def test_insmod_enomem(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse(
+        "insmod", f"insmod: ERROR: could not insert module {KO_GUEST}: Cannot allocate memory"
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    error = info.value
+    assert error.errno_name == "ENOMEM"
+    assert "init function returned -ENOMEM (-12): Cannot allocate memory" in error.hint
+
+
+def test_insmod_wrong_kernel(guest: FakeGuest, ko: Path) -> None:
+    guest.refuse(
+        "insmod",
+        f"insmod: ERROR: could not insert module {KO_GUEST}: Invalid module format",
+        "<3>[ 5.0] hello: version magic '6.1.0-55-amd64 SMP' should be '6.1.0-56-amd64 SMP'\n",
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    assert info.value.errno_name == "ENOEXEC"
+    assert "another kernel" in info.value.hint
+
+
+def test_insmod_file_missing_in_guest(guest: FakeGuest, ko: Path) -> None:
+    """kmod's "could not load" means it could not read the file: no init ran."""
+    guest.refuse(
+        "insmod", f"insmod: ERROR: could not load module {KO_GUEST}: No such file or directory"
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    assert info.value.errno_name == "ENOENT"
+    assert "init function" not in info.value.hint
+    assert KO_GUEST in info.value.hint
+
+
+# -- rmmod and modprobe --------------------------------------------------------------
+
+
+def test_rmmod_ok(guest: FakeGuest) -> None:
+    guest.new_log = "<6>[   13.000000] Goodbye\n"
+    op = kmod.rmmod(guest, "hello-world")
+    assert op.argv == ["rmmod", "hello_world"]
+    assert op.log_text == "Goodbye"
+    kmod.rmmod(guest, "hello", force=True)
+    assert guest.calls[-2] == ["rmmod", "-f", "hello"]
+
+
+def test_rmmod_not_loaded(guest: FakeGuest) -> None:
+    guest.refuse("rmmod", "rmmod: ERROR: Module hello is not currently loaded")
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "hello")
+    assert str(info.value) == "rmmod hello failed: Module hello is not currently loaded"
+    assert "not loaded" in info.value.hint and "%lsmod" in info.value.hint
+
+
+def test_rmmod_in_use(guest: FakeGuest) -> None:
+    guest.refuse("rmmod", "rmmod: ERROR: Module stp is in use by: bridge")
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "stp")
+    assert "unload the users first" in info.value.hint
+    assert "bridge" in str(info.value)
+
+
+def test_rmmod_busy(guest: FakeGuest) -> None:
+    guest.refuse(
+        "rmmod", "rmmod: ERROR: could not remove module hello: Resource temporarily unavailable"
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "hello")
+    assert "busy" in info.value.hint
+    assert info.value.errno_name == "EAGAIN"
+
+
+def test_modprobe_not_installed(guest: FakeGuest) -> None:
+    guest.refuse(
+        "modprobe", "modprobe: FATAL: Module hello not found in directory /lib/modules/6.1.0-56"
+    )
+    with pytest.raises(ModuleError) as info:
+        kmod.modprobe(guest, "hello")
+    assert "%%kmodule --install" in info.value.hint
+
+
+def test_modprobe_ok(guest: FakeGuest) -> None:
+    op = kmod.modprobe(guest, "dummy", ["numdummies=2"])
+    assert op.argv == ["modprobe", "dummy", "numdummies=2"] and op.action == "modprobe"
+    op = kmod.modprobe(guest, "dummy", remove=True)
+    assert op.argv == ["modprobe", "-r", "dummy"] and op.action == "modprobe -r"
+
+
+def test_install(guest: FakeGuest, ko: Path) -> None:
+    guest.results["uname"] = ExecResult(0, "6.1.0-56-amd64\n")
+    dest = kmod.install(guest, ko, info=HELLO)
+    assert dest == "/lib/modules/6.1.0-56-amd64/extra/hello.ko"
+    assert guest.command("cp") == ["cp", KO_GUEST, dest]
+    assert guest.calls[-1] == ["depmod", "-a"]
+
+
+def test_modinfo_in_guest(guest: FakeGuest) -> None:
+    guest.results["modinfo"] = ExecResult(0, "name:           dummy\nlicense:        GPL\n")
+    assert kmod.modinfo(guest, "dummy").license == "GPL"
+    guest.refuse("modinfo", "modinfo: ERROR: Module nothere not found.")
+    with pytest.raises(ModuleError, match="not found"):
+        kmod.modinfo(guest, "nothere")
+
+
+def test_dmesg_tail_and_all(guest: FakeGuest) -> None:
+    guest.new_log = "<6>[ 1.0] a\n<6>[ 2.0] b\n"
+    assert [r.message for r in kmod.dmesg(guest, last=2)] == ["a", "b"]
+    assert guest.calls[-1] == [kmod.KERNEL_LOG, "tail", "2"]
+    guest.results["dmesg"] = ExecResult(0, "<6>[ 1.0] a\n")
+    assert [r.message for r in kmod.dmesg(guest)] == ["a"]
+    assert guest.calls[-1] == ["dmesg", "-r"]
