@@ -58,6 +58,7 @@ kernelspec: $(KERNELSPEC)
 
 $(KERNELSPEC): $(INSTALLED) kernelmagic/kernelspec.py
 	$(VPY) -m kernelmagic.kernelspec
+	$(VPY) -m kernelmagic.labext
 
 vm-bundle: $(INSTALLED)
 	$(VENV)/bin/kernelmagic vm build

@@ -1,0 +1,72 @@
+# SPDX-License-Identifier: MIT
+"""kernelmagic: write a Linux kernel module in a notebook cell, load it into a lab VM.
+
+``%load_ext kernelmagic`` registers the magics (``%%kmodule``, ``%insmod``, ``%dmesg``,
+``%vm`` ...). The core works without IPython: ``LabVM``, ``insmod``, ``lsmod``, and
+``kernelmagic.build.build``. Public names are imported on first use, so importing the
+package (as the Jupyter kernel does at start) costs nothing.
+"""
+
+from __future__ import annotations
+
+import importlib
+from importlib import metadata
+from typing import Any
+
+try:
+    __version__ = metadata.version("kernelmagic")
+except metadata.PackageNotFoundError:  # running from a source tree
+    __version__ = "0.1.0"
+
+_LAZY = {
+    "LabVM": "kernelmagic.vm",
+    "Bundle": "kernelmagic.bundle",
+    "BuildResult": "kernelmagic.build",
+    "insmod": "kernelmagic.kmod",
+    "rmmod": "kernelmagic.kmod",
+    "modprobe": "kernelmagic.kmod",
+    "lsmod": "kernelmagic.kmod",
+    "KernelMagicError": "kernelmagic.errors",
+    "BuildError": "kernelmagic.errors",
+    "ModuleError": "kernelmagic.errors",
+    "KernelCrashed": "kernelmagic.errors",
+    "VMError": "kernelmagic.errors",
+    "get_session": "kernelmagic.session",
+}
+
+__all__ = [*_LAZY, "__version__", "load_ipython_extension", "unload_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'kernelmagic' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """For ``jupyter labextension develop``: the prebuilt C-highlighting extension."""
+    return [{"src": "labextension", "dest": "kernelmagic-highlight"}]
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """``%load_ext kernelmagic``: register the magics (imported only now)."""
+    from .magics import register
+
+    register(ipython)
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """``%unload_ext kernelmagic``: remove the magics and stop this kernel's lab VM."""
+    from .magics import unregister
+    from .session import get_session, set_session
+
+    unregister(ipython)
+    get_session().shutdown()
+    set_session(None)

@@ -1,0 +1,387 @@
+# SPDX-License-Identifier: MIT
+"""Every magic through a real IPython shell, against the real lab VM and real kbuild.
+
+One VM for the whole module (it boots in a few seconds under TCG); the tests run in
+file order and some build on earlier ones (the provider before the consumer), as the
+cells of a lesson do. The fixture always stops the VM, and checks that it did.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from kernelmagic.bundle import Bundle
+from kernelmagic.display import (
+    BuildFailure,
+    CrashView,
+    KModuleResult,
+    LoadResult,
+    LogView,
+    ModuleErrorView,
+    ShellResult,
+    VMStatusCard,
+)
+from kernelmagic.errors import BuildError, GuestCommandError, ModuleError
+from kernelmagic.magics import register
+from kernelmagic.session import LabSession
+
+pytestmark = pytest.mark.integration
+
+HELLO = r"""#include <linux/init.h>
+#include <linux/module.h>
+#include <linux/moduleparam.h>
+
+static char *name = "world";
+module_param(name, charp, 0444);
+MODULE_PARM_DESC(name, "Whom to greet");
+
+static int count = 1;
+module_param(count, int, 0444);
+MODULE_PARM_DESC(count, "How many times to greet");
+
+static int __init hello_init(void)
+{
+	int i;
+
+	for (i = 0; i < count; i++)
+		pr_info("Hello, %s!\n", name);
+	return 0;
+}
+
+static void __exit hello_exit(void)
+{
+	pr_info("Goodbye, %s!\n", name);
+}
+
+module_init(hello_init);
+module_exit(hello_exit);
+
+MODULE_LICENSE("GPL");
+MODULE_AUTHOR("kernelmagic tests");
+MODULE_DESCRIPTION("Greets whoever you name");
+MODULE_VERSION("1.0");
+"""
+
+BROKEN = """#include <linux/module.h>
+
+static int __init broken_init(void)
+{
+\tint x = 1
+\treturn x;
+}
+module_init(broken_init);
+MODULE_LICENSE("GPL");
+"""
+
+NONGPL = """#include <linux/module.h>
+#include <linux/kobject.h>
+
+static struct kobject *kobj;
+
+static int __init nongpl_init(void)
+{
+\tkobj = kobject_create_and_add("kmt_nongpl", NULL);
+\treturn kobj ? 0 : -ENOMEM;
+}
+
+static void __exit nongpl_exit(void)
+{
+\tkobject_put(kobj);
+}
+
+module_init(nongpl_init);
+module_exit(nongpl_exit);
+MODULE_LICENSE("Proprietary");
+"""
+
+PROVIDER = """#include <linux/module.h>
+
+int kmt_provider_greet(const char *who)
+{
+\tpr_info("kmt_provider greets %s\\n", who);
+\treturn 42;
+}
+EXPORT_SYMBOL_GPL(kmt_provider_greet);
+
+static int __init provider_init(void) { return 0; }
+static void __exit provider_exit(void) { }
+module_init(provider_init);
+module_exit(provider_exit);
+MODULE_LICENSE("GPL");
+"""
+
+CONSUMER = """#include <linux/module.h>
+
+int kmt_provider_greet(const char *who);
+
+static int __init consumer_init(void)
+{
+\tpr_info("kmt_consumer got %d\\n", kmt_provider_greet("the consumer"));
+\treturn 0;
+}
+static void __exit consumer_exit(void) { }
+module_init(consumer_init);
+module_exit(consumer_exit);
+MODULE_LICENSE("GPL");
+"""
+
+NOMEM = """#include <linux/module.h>
+
+static int __init nomem_init(void)
+{
+\tpr_info("kmt_nomem: pretending that kmalloc failed\\n");
+\treturn -ENOMEM;
+}
+static void __exit nomem_exit(void) { }
+module_init(nomem_init);
+module_exit(nomem_exit);
+MODULE_LICENSE("GPL");
+"""
+
+OOPS = """#include <linux/module.h>
+
+static int __init crashing_init(void)
+{
+\tint *p = NULL;
+
+\treturn *p;
+}
+static void __exit crashing_exit(void) { }
+module_init(crashing_init);
+module_exit(crashing_exit);
+MODULE_LICENSE("GPL");
+"""
+
+
+@dataclass
+class RealLab:
+    shell: Any
+    session: LabSession
+    shown: list[Any]
+
+    def run(self, code: str) -> Any:
+        return self.shell.run_cell(code, store_history=False)
+
+    def ok(self, code: str) -> Any:
+        result = self.run(code)
+        assert result.success, f"{code!r} failed: {result.error_in_exec!r}\n{self.last_text()}"
+        return result.result
+
+    def fails(self, code: str, kind: type[BaseException]) -> BaseException:
+        result = self.run(code)
+        assert isinstance(result.error_in_exec, kind), (code, result.error_in_exec)
+        assert hasattr(result.error_in_exec, "_render_traceback_")  # one line, no traceback
+        return result.error_in_exec
+
+    def last_text(self) -> str:
+        return repr(self.shown[-1]) if self.shown else ""
+
+
+@pytest.fixture(scope="module")
+def lab(bundle: Bundle) -> Iterator[RealLab]:
+    from IPython.core.interactiveshell import InteractiveShell
+
+    shown: list[Any] = []
+    session = LabSession(show=shown.append, progress=False)
+    shell = InteractiveShell.instance()
+    register(shell, session)
+    try:
+        yield RealLab(shell, session, shown)
+    finally:
+        session.shutdown()
+        vm = session.last_vm
+        assert vm is None or not vm.is_running()
+
+
+def test_hello_builds_with_a_module_card(lab: RealLab) -> None:
+    result = lab.ok(f"%%kmodule kmt_hello\n{HELLO}")
+    assert isinstance(result, KModuleResult)
+    text = repr(result)
+    assert "  license      GPL" in text
+    assert "  description  Greets whoever you name" in text
+    assert "  author       kmt_hello" not in text and "kernelmagic tests" in text
+    assert "  version      1.0" in text
+    assert re.search(r"vermagic +6\.1\.\S+ SMP preempt mod_unload modversions$", text, re.M)
+    assert re.search(r"name +charp +Whom to greet", text)
+    assert re.search(r"count +int +How many times to greet", text)
+    assert re.search(r"(built|from cache \(built) in \d+\.\d\d s", text)
+    assert "<b>kmt_hello</b>" in result._repr_html_()
+
+
+def test_hello_loads_and_greets_the_spaced_name_whole(lab: RealLab) -> None:
+    r = lab.ok('%insmod kmt_hello name="Linux Enthusiast"')
+    assert isinstance(r, LoadResult)
+    assert "Hello, Linux Enthusiast!" in r.log
+    assert "unknown parameter" not in r.log
+    assert repr(r).splitlines()[0] == "kmt_hello loaded"
+    assert "lab VM ready in" in repr(lab.shown[0])
+
+
+def test_vmsh_reads_the_parameter_from_sysfs(lab: RealLab) -> None:
+    r = lab.ok("%vmsh cat /sys/module/kmt_hello/parameters/name")
+    assert isinstance(r, ShellResult)
+    assert repr(r) == "Linux Enthusiast"
+    r = lab.ok("%%vmsh\ncd /sys/module/kmt_hello/parameters\nls\n")
+    assert r.stdout.split() == ["count", "name"]
+    lab.fails("%vmsh cat /sys/module/kmt_hello/parameters/nosuch", GuestCommandError)
+    assert "[exit status 1]" in lab.last_text()
+
+
+def test_already_loaded(lab: RealLab) -> None:
+    error = lab.fails("%insmod kmt_hello", ModuleError)
+    assert error.errno_name == "EEXIST"  # type: ignore[attr-defined]
+    assert "already loaded" in lab.last_text()
+
+
+def test_lsmod_rmmod_and_the_log_since_load(lab: RealLab) -> None:
+    table = lab.ok("%lsmod kmt_")
+    assert table.names == ["kmt_hello"]
+    since = lab.ok("%dmesg --since-load kmt_hello")
+    assert isinstance(since, LogView)
+    assert "Hello, Linux Enthusiast!" in since.messages
+    assert "info    Hello, Linux Enthusiast!" in repr(since)
+    r = lab.ok("%rmmod kmt_hello")
+    assert r.log == "Goodbye, Linux Enthusiast!"
+    assert "kmt_hello" not in lab.ok("%lsmod")
+
+
+def test_quoted_for_the_kernel_passes_unchanged_and_variables_expand(lab: RealLab) -> None:
+    r = lab.ok("%insmod kmt_hello name='\"Linux Enthusiast\"' count=2")
+    assert r.log.count("Hello, Linux Enthusiast!") == 2
+    lab.ok("%rmmod kmt_hello")
+    lab.shell.user_ns["who"] = "Ada Lovelace"
+    r = lab.ok('%insmod kmt_hello name="{who}"')
+    assert "Hello, Ada Lovelace!" in r.log
+    lab.ok("%rmmod kmt_hello")
+
+
+def test_bad_parameter_value(lab: RealLab) -> None:
+    error = lab.fails("%insmod kmt_hello count=abc", ModuleError)
+    assert error.errno_name == "EINVAL"  # type: ignore[attr-defined]
+    text = lab.last_text()
+    assert "'abc' is not a valid value for parameter count of type int" in text
+
+
+def test_kmodule_load_reloads(lab: RealLab) -> None:
+    first = lab.ok(f"%%kmodule kmt_hello --load\n{HELLO}")
+    assert first.load is not None and "Hello, world!" in first.log
+    again = lab.ok(f"%%kmodule kmt_hello --load\n{HELLO}")
+    assert again.build.cached
+    assert again.load.outcome.startswith("kmt_hello reloaded")
+    assert again.log.splitlines() == ["Goodbye, world!", "Hello, world!"]
+    lab.ok("%rmmod kmt_hello")
+
+
+def test_compile_error_at_its_cell_line_with_a_caret(lab: RealLab) -> None:
+    lab.fails(f"%%kmodule kmt_broken\n{BROKEN}", BuildError)
+    view = lab.shown[-1]
+    assert isinstance(view, BuildFailure)
+    text = repr(view)
+    # cell line 7 is "\treturn x;" (the %%kmodule line is line 1); the caret is under "return"
+    assert "cell line 7: error: expected ',' or ';' before 'return'" in text
+    lines = text.splitlines()
+    at = lines.index("    7 |         return x;")
+    assert lines[at + 1] == "      |         ^"
+
+
+def test_modpost_error_gpl_only_symbol(lab: RealLab) -> None:
+    lab.fails(f"%%kmodule kmt_nongpl\n{NONGPL}", BuildError)
+    text = lab.last_text()
+    assert (
+        "modpost: error: GPL-incompatible module kmt_nongpl.ko uses GPL-only symbol "
+        "'kobject_create_and_add'" in text
+    )
+    assert "this module's is on cell line 20" in text
+
+
+def test_unknown_symbol_when_the_consumer_comes_first(lab: RealLab) -> None:
+    lab.ok(f"%%kmodule kmt_provider\n{PROVIDER}")
+    lab.ok(f"%%kmodule kmt_consumer\n{CONSUMER}")
+    error = lab.fails("%insmod kmt_consumer", ModuleError)
+    assert error.errno_name == "ENOENT"  # type: ignore[attr-defined]
+    text = lab.last_text()
+    assert "kmt_provider_greet is exported by kmt_provider" in text
+    assert "Unknown symbol kmt_provider_greet" in text
+
+
+def test_init_returning_enomem(lab: RealLab) -> None:
+    lab.ok(f"%%kmodule kmt_nomem\n{NOMEM}")
+    error = lab.fails("%insmod kmt_nomem", ModuleError)
+    assert error.errno_name == "ENOMEM"  # type: ignore[attr-defined]
+    view = lab.shown[-1]
+    assert isinstance(view, ModuleErrorView)
+    assert "init function returned -ENOMEM (-12)" in repr(view)
+    assert "kmt_nomem: pretending that kmalloc failed" in repr(view)
+
+
+def test_modprobe_resolves_a_dependency_between_own_modules(lab: RealLab) -> None:
+    for name, source in (("kmt_provider", PROVIDER), ("kmt_consumer", CONSUMER)):
+        result = lab.ok(f"%%kmodule {name} --install\n{source}")
+        assert result.installed.endswith(f"/extra/{name}.ko")
+    r = lab.ok("%modprobe kmt_consumer")
+    assert r.loaded == ["kmt_provider", "kmt_consumer"]
+    assert "kmt_consumer got 42" in r.log
+    table = lab.ok("%lsmod kmt_provider")
+    assert table.modules[0].used_by == ["kmt_consumer"]
+    lab.fails("%rmmod kmt_provider", ModuleError)
+    assert "in use" in lab.last_text()
+    gone = lab.ok("%modprobe -r kmt_consumer")
+    assert gone.removed == ["kmt_consumer", "kmt_provider"]
+
+
+def test_modinfo_host_and_guest(lab: RealLab) -> None:
+    own = lab.ok("%modinfo kmt_hello")
+    assert own.info.param("name") is not None and own.build is not None
+    guest = lab.ok("%modinfo bridge")
+    assert guest.info.license == "GPL" and "stp" in guest.info.depends
+
+
+def test_dmesg_options(lab: RealLab) -> None:
+    assert len(lab.ok("%dmesg -n 3").records) == 3
+    errors = lab.ok("%dmesg --level err+")
+    assert all(r.level <= 3 for r in errors.records)
+    assert repr(lab.ok("%dmesg --clear")) == "kernel log cleared"
+    assert lab.ok("%dmesg").messages == []
+    assert lab.ok("%dmesg --follow 0.5").messages == []
+
+
+def test_kexport_builds_with_the_bundles_kbuild(lab: RealLab, bundle: Bundle) -> None:
+    with tempfile.TemporaryDirectory(prefix="kmt-export-") as tmp:
+        dest = Path(tmp) / "hello"
+        lab.ok(f"%kexport kmt_hello {dest}")
+        assert (dest / "Makefile").is_file() and (dest / "kmt_hello.c").read_text() == HELLO
+        make = subprocess.run(
+            ["make", "-C", str(bundle.kbuild_dir), f"M={dest}", "modules"],
+            capture_output=True, text=True, timeout=300, check=False,
+        )  # fmt: skip
+        assert make.returncode == 0, make.stdout + make.stderr
+        assert (dest / "kmt_hello.ko").is_file()
+
+
+def test_status_card_explains_the_taint(lab: RealLab) -> None:
+    card = lab.ok("%vm status")
+    assert isinstance(card, VMStatusCard)
+    text = repr(card)
+    assert "O  a module built outside the kernel tree" in text
+    assert "E  an unsigned module was loaded" in text
+
+
+def test_an_oops_in_init_is_shown_and_restart_gives_a_clean_kernel(lab: RealLab) -> None:
+    lab.ok(f"%%kmodule kmt_oops\n{OOPS}")
+    lab.fails("%insmod kmt_oops", ModuleError)
+    crashes = [x for x in lab.shown[-3:] if isinstance(x, CrashView)]
+    assert crashes, [repr(x) for x in lab.shown[-3:]]
+    text = repr(crashes[-1])
+    assert "where  crashing_init+0x" in text and "in module kmt_oops" in text
+    assert "tainted (D)" in text
+    assert "D  the kernel died recently" in repr(lab.ok("%vm status"))
+    assert "restarted with a fresh kernel" in repr(lab.ok("%vm restart"))
+    assert "not tainted (0)" in repr(lab.ok("%vm status"))
