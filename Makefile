@@ -74,8 +74,8 @@ lab: setup
 	exec $(VENV)/bin/jupyter lab "$$@" $(LAB_ARGS)
 
 test: setup
-	$(VPY) -m pytest -q $(PYTEST_ARGS)
 	$(VENV)/bin/ruff check $(LINT_PATHS)
+	$(VPY) -m pytest -q --nbval tests notebooks $(PYTEST_ARGS)
 
 lint: $(INSTALLED)
 	$(VENV)/bin/ruff check $(LINT_PATHS)

@@ -6,6 +6,8 @@
 #include <linux/init.h>
 #include <linux/module.h>
 
+/* TODO: an __init function that logs a greeting, an __exit function that logs a
+ * farewell, and module_init()/module_exit() naming them */
 /* BEGIN SOLUTION */
 static int __init greet_init(void)
 {
@@ -23,6 +25,7 @@ module_exit(greet_exit);
 /* END SOLUTION */
 
 MODULE_LICENSE("GPL");
+/* TODO: MODULE_AUTHOR, MODULE_DESCRIPTION and MODULE_VERSION */
 /* BEGIN SOLUTION */
 MODULE_AUTHOR("A. Learner");
 MODULE_DESCRIPTION("My first module of my own");

@@ -29,6 +29,8 @@ static int __init params_init(void)
 {
 	int i, sum = 0;
 
+	/* TODO: greet `who` `count` times (at most 5), louder when `loud` is set,
+	 * then log how many numbers were given and their sum */
 	/* BEGIN SOLUTION */
 	for (i = 0; i < count && i < 5; i++)
 		pr_info("params: %s, %s%s\n", loud ? "HELLO" : "hello", who, loud ? "!" : ".");

@@ -16,6 +16,7 @@ static struct proc_dir_entry *entry;
 
 static int kmproc_show(struct seq_file *m, void *v)
 {
+	/* TODO: print "hello from /proc" and how many times the file was opened */
 	/* BEGIN SOLUTION */
 	seq_puts(m, "hello from /proc\n");
 	seq_printf(m, "opened %d times\n", atomic_inc_return(&opens));

@@ -13,6 +13,7 @@ int provider_add(int a, int b)
 }
 EXPORT_SYMBOL(provider_add);
 
+/* TODO: a function provider_secret() returning 42, exported to GPL modules only */
 /* BEGIN SOLUTION */
 int provider_secret(void)
 {

@@ -21,6 +21,7 @@ static ssize_t value_show(struct kobject *kobj, struct kobj_attribute *attr, cha
 static ssize_t value_store(struct kobject *kobj, struct kobj_attribute *attr,
 			   const char *buf, size_t count)
 {
+	/* TODO: parse buf as an int into value (kstrtoint), log it, return count */
 	/* BEGIN SOLUTION */
 	int err = kstrtoint(buf, 10, &value);
 

@@ -45,6 +45,7 @@ static int __init unwind_init(void)
 	pr_info("unwind: step 3, item allocated\n");
 	return 0;
 
+	/* TODO: the unwind labels out_buffer and out_cache, each undoing one step */
 	/* BEGIN SOLUTION */
 out_buffer:
 	kfree(buffer);
@@ -60,6 +61,7 @@ out:
 
 static void __exit unwind_exit(void)
 {
+	/* TODO: release the item, the buffer and the cache, in reverse order */
 	/* BEGIN SOLUTION */
 	kmem_cache_free(item_cache, item);
 	kfree(buffer);

@@ -9,6 +9,7 @@
 
 static int __init welcome_init(void)
 {
+	/* TODO: print the kernel's release and machine (init_utsname()) with pr_info() */
 	/* BEGIN SOLUTION */
 	pr_info("welcome: running in Linux %s on %s\n",
 		init_utsname()->release, init_utsname()->machine);

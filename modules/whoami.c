@@ -8,6 +8,7 @@
 
 static int __init whoami_init(void)
 {
+	/* TODO: print THIS_MODULE->name and whether its state is MODULE_STATE_COMING */
 	/* BEGIN SOLUTION */
 	pr_info("whoami: I am %s, state %s\n", THIS_MODULE->name,
 		THIS_MODULE->state == MODULE_STATE_COMING ? "coming" : "other");

@@ -1,0 +1,113 @@
+# SPDX-License-Identifier: MIT
+"""kernelmagic.check against a fake guest: passes, failures and their hints."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+import pytest
+
+from kernelmagic import check
+from kernelmagic.agent import ExecResult
+from kernelmagic.check import CheckFailed, CheckResult
+
+PROC_MODULES = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"
+LOG = (
+    "<4>[    2.000000] hello: loading out-of-tree module taints kernel.\n"
+    "<6>[    2.100000] Hello, world!\n"
+)
+
+
+class FakeGuest:
+    """Answers ``cat``, ``test`` and the kernel-log helper from a dict of files."""
+
+    def __init__(self, files: dict[str, str]) -> None:
+        self.files = files
+
+    def exec(self, argv: Sequence[str], *, timeout: float = 30, **_: object) -> ExecResult:
+        argv = list(argv)
+        if argv[0] == "cat":
+            if argv[1] in self.files:
+                return ExecResult(0, self.files[argv[1]], "")
+            return ExecResult(1, "", f"cat: can't open '{argv[1]}'")
+        if argv[0] == "test":
+            path = argv[2]
+            exists = path in self.files or any(f.startswith(path + "/") for f in self.files)
+            is_char = path.startswith("/dev/") and path in self.files
+            ok = is_char if argv[1] == "-c" else exists
+            return ExecResult(0 if ok else 1, "", "")
+        if argv[0].endswith("kernel-log") and argv[1] == "tail":
+            return ExecResult(0, LOG, "")
+        raise AssertionError(f"unexpected command {argv}")
+
+
+@pytest.fixture
+def guest() -> FakeGuest:
+    return FakeGuest(
+        {
+            "/proc/modules": PROC_MODULES,
+            "/sys/module/hello/parameters/name": "world\n",
+            "/proc/kmproc": "hello from /proc\nopened 1 times\n",
+            "/sys/kernel/kmsysfs/value": "42\n",
+            "/dev/kmchar": "",
+            "/proc/slabinfo": "slabinfo - version: 2.1\nleak_obj  120 120 136 30 1 : x\n",
+        }
+    )
+
+
+def test_passing_checks(guest: FakeGuest) -> None:
+    assert isinstance(check.module_loaded("hello", vm=guest), CheckResult)
+    check.module_not_loaded("params", vm=guest)
+    check.param_value("hello", "name", "world", vm=guest)
+    check.log_contains("Hello, world!", vm=guest)
+    check.log_contains(re.compile(r"Hello, \w+!"), vm=guest)
+    check.log_contains("Hello, world!", since_load="hello", vm=guest)
+    check.proc_contains("/proc/kmproc", "hello from /proc", vm=guest)
+    check.sysfs_value("/sys/kernel/kmsysfs/value", 42, vm=guest)
+    check.device_exists("/dev/kmchar", vm=guest)
+    check.path_absent("/proc/nothing", vm=guest)
+    assert check.slab_objects("leak_obj", vm=guest) == 120
+    assert check.slab_objects("nothing", vm=guest) is None
+
+
+def test_result_renders() -> None:
+    result = CheckResult("module <x> is loaded")
+    assert repr(result) == "check passed: module <x> is loaded"
+    assert "&lt;x&gt;" in result._repr_html_()
+
+
+@pytest.mark.parametrize(
+    ("call", "words"),
+    [
+        (lambda g: check.module_loaded("params", vm=g), "%insmod params"),
+        (lambda g: check.module_not_loaded("hello", vm=g), "%rmmod hello"),
+        (lambda g: check.param_value("hello", "name", "Linux", vm=g), "reads 'world'"),
+        (lambda g: check.param_value("hello", "count", 1, vm=g), "does not exist"),
+        (lambda g: check.log_contains("Goodbye", vm=g), "Hello, world!"),
+        (lambda g: check.proc_contains("/proc/kmproc", "bye", vm=g), "seq_printf"),
+        (lambda g: check.proc_contains("/proc/other", "x", vm=g), "does not exist"),
+        (lambda g: check.sysfs_value("/sys/kernel/kmsysfs/value", 7, vm=g), "expected '7'"),
+        (lambda g: check.device_exists("/dev/other", vm=g), "missing"),
+        (lambda g: check.path_absent("/dev/kmchar", vm=g), "still exists"),
+    ],
+)
+def test_failing_checks_explain(guest: FakeGuest, call, words: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(CheckFailed) as info:
+        call(guest)
+    assert isinstance(info.value, AssertionError)
+    assert words in str(info.value)
+    assert "Hint:" in str(info.value)
+
+
+def test_custom_hint(guest: FakeGuest) -> None:
+    with pytest.raises(CheckFailed, match="Hint: look at greet_init"):
+        check.log_contains("good morning", hint="look at greet_init", vm=guest)
+
+
+def test_use_vm_sets_the_default(guest: FakeGuest) -> None:
+    check.use_vm(guest)
+    try:
+        check.module_loaded("hello")
+    finally:
+        check.use_vm(None)
