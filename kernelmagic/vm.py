@@ -110,6 +110,8 @@ class LabVM:
         self.tcg_cpu = tcg_cpu
         self.use_snapshot = snapshot
         self.restored = False
+        self._janitor: subprocess.Popen[bytes] | None = None
+        self._janitor_pipe: int | None = None
         self.accel: AccelChoice | None = None
         self.boot_seconds: float | None = None
         self._proc: subprocess.Popen[bytes] | None = None
@@ -239,6 +241,7 @@ class LabVM:
         self._runtime = Path(tempfile.mkdtemp(prefix=RUNTIME_PREFIX))
         self._runtime.chmod(0o700)
         (self._runtime / "owner.pid").write_text(f"{os.getpid()}\n")
+        self._start_janitor(self._runtime)
         ours: dict[str, socket.socket] = {}
         theirs: dict[str, socket.socket] = {}
         try:
@@ -269,6 +272,33 @@ class LabVM:
         self._share_mounted = False
         self._settled = False
         self._handled_crashes = 0
+
+    def _start_janitor(self, runtime: Path) -> None:
+        """A tiny shell that removes the runtime dir if this process dies without stop().
+
+        QEMU dies with us (parent-death signal), but a SIGKILLed Python process (as when
+        Jupyter kills a kernel) runs no cleanup; the janitor waits on a pipe only we hold
+        and removes the folder when that pipe closes.
+        """
+        read_end, self._janitor_pipe = os.pipe()
+        try:
+            self._janitor = subprocess.Popen(
+                ["/bin/sh", "-c", 'read -r _; rm -rf -- "$1"', "kernelmagic-janitor",
+                 str(runtime)],
+                stdin=read_end, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )  # fmt: skip
+        finally:
+            os.close(read_end)
+
+    def _stop_janitor(self) -> None:
+        if self._janitor_pipe is not None:
+            os.close(self._janitor_pipe)
+            self._janitor_pipe = None
+        if self._janitor is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._janitor.wait(5)
+            self._janitor = None
 
     def _wait_for_agent(self, timeout: float) -> None:
         assert self._agent is not None and self.accel is not None
@@ -342,6 +372,7 @@ class LabVM:
             self._qemu_log.close()
         if self._runtime is not None:
             shutil.rmtree(self._runtime, ignore_errors=True)
+        self._stop_janitor()
         self._agent = self._qmp = None
         self._qemu_log = None
         self._runtime = None

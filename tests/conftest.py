@@ -9,13 +9,16 @@ without the bundle).
 from __future__ import annotations
 
 import os
+import tempfile
+import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from kernelmagic.bundle import Bundle
 from kernelmagic.errors import SetupError
-from kernelmagic.vm import LabVM
+from kernelmagic.vm import RUNTIME_PREFIX, LabVM
 
 
 @pytest.fixture(scope="session")
@@ -37,3 +40,34 @@ def lab_vm(bundle: Bundle) -> Iterator[LabVM]:
         yield vm
     finally:
         vm.stop()
+
+
+def _qemu_pids() -> set[int]:
+    pids = set()
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                cmdline = (proc / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if cmdline.startswith(b"qemu-system") or b"/qemu-system" in cmdline.split(b"\0")[0]:
+                pids.add(int(proc.name))
+    return pids
+
+
+def _runtime_dirs() -> set[Path]:
+    return set(Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*"))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_left_behind() -> Iterator[None]:
+    """After the whole run, no QEMU and no runtime dir that the tests created may remain."""
+    qemus, dirs = _qemu_pids(), _runtime_dirs()
+    yield
+    deadline = time.monotonic() + 15
+    while time.monotonic() < deadline:
+        left_qemus, left_dirs = _qemu_pids() - qemus, _runtime_dirs() - dirs
+        if not left_qemus and not left_dirs:
+            return
+        time.sleep(0.2)
+    pytest.fail(f"left behind: QEMU pids {sorted(left_qemus)}, folders {sorted(left_dirs)}")
