@@ -24,6 +24,7 @@ import os
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -35,7 +36,19 @@ from .errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupErro
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 2
-RECIPE_DIR = Path(__file__).resolve().parent.parent / "vm"
+# The files of vm/ that shape the bundle (host-packages.* are for the host, not the VM).
+RECIPE_FILES = ("init", "mount-share", "kernel-log", "shutdown", "packages.txt", "modules.txt")
+
+
+def _recipe_dir() -> Path:
+    """vm/ beside the package (a checkout), else the copy a wheel installs."""
+    beside = Path(__file__).resolve().parent.parent / "vm"
+    if (beside / "init").is_file():
+        return beside
+    return Path(sys.prefix) / "share" / "kernelmagic" / "vm"
+
+
+RECIPE_DIR = _recipe_dir()
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 _FIX = "run `kernelmagic vm build` (or `make setup`)"
 
@@ -125,7 +138,7 @@ def recipe_digest(recipe: Path = RECIPE_DIR) -> str:
     """A hash of the recipe files, so a changed init or module list triggers a rebuild."""
     digest = hashlib.sha256()
     for path in sorted(recipe.iterdir()):
-        if path.is_file() and not path.name.endswith(".sh") and path.suffix != ".md":
+        if path.is_file() and path.name in RECIPE_FILES:
             digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
 
