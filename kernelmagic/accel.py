@@ -19,7 +19,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from . import paths
-from .errors import KernelMagicError
+from .errors import AgentError, KernelMagicError, SetupError, VMError
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +113,9 @@ def probe(timeout: float = PROBE_TIMEOUT) -> AccelChoice:
     vm = LabVM(accel="kvm", boot_timeout=timeout, snapshot=False)
     try:
         vm.start()
-    except KernelMagicError as exc:
+    except SetupError:
+        raise  # no bundle or no QEMU says nothing about KVM: do not record a verdict
+    except (VMError, AgentError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         log.info("KVM probe failed: %s", exc)
         return AccelChoice(

@@ -35,7 +35,7 @@ from typing import Any
 
 from kernelmagic import paths
 from kernelmagic.diagnostics import Diagnostic, parse_diagnostics
-from kernelmagic.errors import BuildError, SetupError
+from kernelmagic.errors import BuildError, SetupError, UsageError
 
 logger = logging.getLogger(__name__)
 
@@ -134,12 +134,12 @@ def module_name_from_path(path: Path | str) -> str:
 
 def _check_name(name: str) -> None:
     if not isinstance(name, str) or not _NAME_RE.fullmatch(name):
-        raise ValueError(
+        raise UsageError(
             f"{name!r} is not a valid module name: use letters, digits and underscores, "
             "not starting with a digit (for example hello_world)."
         )
     if len(name) > MAX_NAME_LEN:
-        raise ValueError(
+        raise UsageError(
             f"module name {name!r} is {len(name)} characters long; "
             f"the kernel allows at most {MAX_NAME_LEN}."
         )
@@ -148,22 +148,22 @@ def _check_name(name: str) -> None:
 def _c_files(name: str, sources: Mapping[str, str]) -> list[str]:
     """Validate file names and return the .c files in the order kbuild will link them."""
     if not sources:
-        raise ValueError(f"module {name!r} has no source files.")
+        raise UsageError(f"module {name!r} has no source files.")
     for filename, text in sources.items():
         if not isinstance(filename, str) or not _FILE_RE.fullmatch(filename):
-            raise ValueError(
+            raise UsageError(
                 f"{filename!r} is not an accepted source file name: use a plain name ending "
                 "in .c or .h, made of letters, digits, '_' and '-', without folders or extra "
                 "dots (for example util.c or defs.h)."
             )
         if not isinstance(text, str):
-            raise ValueError(f"the contents of {filename} must be text (str).")
+            raise UsageError(f"the contents of {filename} must be text (str).")
     c_files = sorted(f for f in sources if f.endswith(".c"))
     if not c_files:
-        raise ValueError(f"module {name!r} needs at least one .c file.")
+        raise UsageError(f"module {name!r} needs at least one .c file.")
     own = f"{name}.c"
     if own in c_files and len(c_files) > 1:
-        raise ValueError(
+        raise UsageError(
             f"{own} cannot be combined with other .c files: kbuild links them all into "
             f"{name}.o, which would clash with {own}'s own object; rename {own} "
             f"(for example to {name}_main.c)."
@@ -173,9 +173,9 @@ def _c_files(name: str, sources: Mapping[str, str]) -> list[str]:
 
 def _check_cflags(cflags: str) -> None:
     if "\n" in cflags or "\r" in cflags:
-        raise ValueError("cflags must be a single line.")
+        raise UsageError("cflags must be a single line.")
     if "$" in _CFLAGS_VARS.sub("", cflags):
-        raise ValueError(
+        raise UsageError(
             "cflags may use only $(src), $(obj), $(srctree) and $(objtree); other make "
             "expansions would run on the host."
         )
@@ -346,11 +346,11 @@ def _symvers_paths(extra_symbols: Sequence[Path | str]) -> list[Path]:
         if path.is_dir():
             path = path / "Module.symvers"
         if not path.is_file():
-            raise ValueError(
+            raise UsageError(
                 f"no Module.symvers at {path}: build the module that exports the symbols first."
             )
         if _BAD_PATH_CHARS.search(str(path)):
-            raise ValueError(f"kbuild cannot use {path}: its path contains a space or ':'.")
+            raise UsageError(f"kbuild cannot use {path}: its path contains a space or ':'.")
         found.append(path)
     return found
 

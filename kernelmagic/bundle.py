@@ -79,10 +79,6 @@ class Bundle:
         return self.root / "kbuild" / "usr" / "src" / f"linux-headers-{self.kernel_release}"
 
     @property
-    def system_map(self) -> Path:
-        return self.root / "System.map"
-
-    @property
     def config(self) -> Path:
         return self.root / "config"
 
@@ -155,15 +151,30 @@ def build_bundle(
     force: bool = False,
     home: Path | None = None,
     recipe: Path = RECIPE_DIR,
+    pins: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
 ) -> Bundle:
-    """Build (or reuse) the bundle for ``kernel_release`` and make it the current one."""
+    """Build (or reuse) the bundle for ``kernel_release`` and make it the current one.
+
+    Without a release, the machine's current bundle is kept (it is built once and kept,
+    since Debian drops superseded kernels); ``force`` without a release rebuilds for the
+    kernel ``linux-image-amd64`` points to now. ``pins`` (package → version) choose
+    cached packages; by default, those of an earlier bundle of the same release.
+    """
     base = (home / "bundle") if home else paths.bundle_root()
     debs = (home / "debs") if home else paths.downloads_dir()
     if not recipe.is_dir():
         raise SetupError(f"the VM recipe folder {recipe} is missing; reinstall kernelmagic")
-    release = kernel_release or _resolve_default_release(base)
+    current = base / "current"
+    if kernel_release:
+        release = kernel_release
+    elif not force and current.is_file():
+        release = current.read_text().strip()
+    else:
+        release = _resolve_default_release(base)
     digest = recipe_digest(recipe)
+    if pins is None:
+        pins = _manifest_versions(base / release)
     if not force:
         try:
             existing = Bundle.load(release, home)
@@ -173,7 +184,11 @@ def build_bundle(
             _set_current(base, release)
             progress(f"bundle for {release} is up to date ({existing.root})")
             return existing
-    if debian.candidate_version(f"linux-image-{release}") is None:
+    image = f"linux-image-{release}"
+    if (
+        debian.candidate_version(image) is None
+        and debian.newest_cached_version(debs, image) is None
+    ):
         offered = ", ".join(debian.available_kernel_releases()) or "none"
         raise BundleBuildError(
             f"apt offers no kernel {release} (Debian drops superseded kernels); "
@@ -188,7 +203,7 @@ def build_bundle(
     work = base / f".tmp-{release}-{os.getpid()}"
     try:
         work.mkdir()
-        _build_into(work, release, recipe, digest, debs, progress)
+        _build_into(work, release, recipe, digest, debs, pins, progress)
         final = base / release
         if final.exists():
             old = base / f".tmp-old-{release}-{os.getpid()}"
@@ -201,6 +216,15 @@ def build_bundle(
     bundle = Bundle.load(release, home)
     progress(f"bundle for {release} built in {bundle.root}")
     return bundle
+
+
+def _manifest_versions(root: Path) -> dict[str, str]:
+    """Package versions an earlier bundle in ``root`` was made from (empty if none)."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        return {p["name"]: p["version"] for p in manifest["packages"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
 
 
 def _pid_alive(pid: int) -> bool:
@@ -236,6 +260,7 @@ def _build_into(
     recipe: Path,
     digest: str,
     debs: Path,
+    pins: dict[str, str],
     progress: Callable[[str], None],
 ) -> None:
     names = [
@@ -245,7 +270,7 @@ def _build_into(
         *read_list(recipe / "packages.txt"),
     ]
     progress(f"downloading {len(names)} Debian packages")
-    packages = debian.download(names, debs)
+    packages = debian.download(names, debs, pins)
     pkgroot = work / "pkgroot"
     progress("unpacking packages")
     for package in packages:
@@ -255,7 +280,6 @@ def _build_into(
     extract_vmlinux(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinux")
     # The compressed image too, for tools that boot a bzImage (the benchmark's reference).
     shutil.copyfile(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
-    shutil.copyfile(pkgroot / "boot" / f"System.map-{release}", work / "System.map")
     shutil.copyfile(pkgroot / "boot" / f"config-{release}", work / "config")
 
     progress("assembling the initramfs")
@@ -282,7 +306,7 @@ def _build_into(
         "modules": modules,
         "files": {
             name: debian.sha256_file(work / name)
-            for name in ("vmlinux", "vmlinuz", "initramfs.cpio", "System.map", "config")
+            for name in ("vmlinux", "vmlinuz", "initramfs.cpio", "config")
         },
     }
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
@@ -377,17 +401,24 @@ def _stage_modules(pkgroot: Path, root: Path, release: str, wanted: list[str]) -
     for extra in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
         if (source / extra).exists():
             shutil.copyfile(source / extra, dest / extra)
-    system_map = pkgroot / "boot" / f"System.map-{release}"
-    depmod = shutil.which("depmod") or "/sbin/depmod"
-    if not Path(depmod).exists():
-        raise SetupError("depmod is missing on the host; run: sudo apt-get install kmod")
+    # Debian's System.map is a placeholder (the real one is in the -dbg package), so
+    # depmod runs without it: it only needs the modules themselves.
     proc = subprocess.run(
-        [depmod, "-b", str(root), "-F", str(system_map), release],
+        [host_tool("depmod"), "-b", str(root), release],
         capture_output=True, text=True, check=False,
     )  # fmt: skip
     if proc.returncode != 0:
         raise BundleBuildError(f"depmod failed: {proc.stderr.strip()}")
     return sorted(str(p.relative_to(source)) for p in chosen.values())
+
+
+def host_tool(name: str) -> str:
+    """A kmod tool on the host; /sbin is not on a normal user's PATH on Debian."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise SetupError(f"{name} is missing on the host; run: sudo apt-get install kmod")
+    return found
 
 
 def _module_name(path: Path) -> str:
@@ -396,7 +427,10 @@ def _module_name(path: Path) -> str:
 
 def _module_depends(path: Path) -> list[str]:
     proc = subprocess.run(
-        ["modinfo", "-F", "depends", str(path)], capture_output=True, text=True, check=False
+        [host_tool("modinfo"), "-F", "depends", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     if proc.returncode != 0:
         raise BundleBuildError(f"modinfo failed on {path}: {proc.stderr.strip()}")

@@ -15,7 +15,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from .errors import BuildError, KernelMagicError, ModuleError
+from .errors import BuildError, KernelCrashed, KernelMagicError, ModuleError, UsageError
 
 EXIT_SETUP, EXIT_USAGE, EXIT_BUILD, EXIT_LOAD, EXIT_UNLOAD = 1, 2, 3, 4, 5
 
@@ -98,11 +98,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BuildError as exc:
         _print_build_failure(exc)
         return EXIT_BUILD
-    except ValueError as exc:
+    except UsageError as exc:
         print(f"kernelmagic: {exc}", file=sys.stderr)
         return EXIT_USAGE
     except KernelMagicError as exc:
         print(f"kernelmagic: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except OSError as exc:
+        # A file we were asked to read or write, or a full disk: the host's, not ours.
+        print(f"kernelmagic: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)  # fmt: skip
         return EXIT_SETUP
     except KeyboardInterrupt:
         print("kernelmagic: interrupted", file=sys.stderr)
@@ -195,12 +200,12 @@ def _read_sources(source: Path) -> tuple[str, dict[str, str]]:
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix in (".c", ".h"))
         if not any(p.suffix == ".c" for p in files):
-            raise ValueError(f"{source} has no .c file")
+            raise UsageError(f"{source} has no .c file")
         return module_name_from_path(source), {p.name: p.read_text() for p in files}
     if not source.is_file():
-        raise ValueError(f"{source} does not exist")
+        raise UsageError(f"{source} does not exist")
     if source.suffix != ".c":
-        raise ValueError(f"{source} is not a .c file")
+        raise UsageError(f"{source} is not a .c file")
     name = module_name_from_path(source)
     return name, {f"{name}.c": source.read_text()}
 
@@ -227,7 +232,7 @@ def _run(args: argparse.Namespace) -> int:
     from .vm import LabVM
 
     if args.source.suffix != ".c":
-        raise ValueError(f"{args.source} is not a .c file")
+        raise UsageError(f"{args.source} is not a .c file")
     name, sources = _read_sources(args.source)
     params = [kmod.kernel_param(p) for p in args.params]
     result = build(name, sources, cflags=args.cflags)
@@ -239,6 +244,10 @@ def _run(args: argparse.Namespace) -> int:
         except ModuleError as exc:
             _print_module_error(exc)
             return EXIT_LOAD
+        except KernelCrashed as exc:
+            print(f"kernelmagic: loading {name} crashed the kernel: {exc}", file=sys.stderr)
+            print(exc.report, file=sys.stderr)
+            return EXIT_LOAD
         print(f"# insmod {name} {' '.join(params)}".rstrip())
         for record in loaded.log:
             print(record.message)
@@ -246,6 +255,10 @@ def _run(args: argparse.Namespace) -> int:
             unloaded = kmod.rmmod(vm, name)
         except ModuleError as exc:
             _print_module_error(exc)
+            return EXIT_UNLOAD
+        except KernelCrashed as exc:
+            print(f"kernelmagic: unloading {name} crashed the kernel: {exc}", file=sys.stderr)
+            print(exc.report, file=sys.stderr)
             return EXIT_UNLOAD
         print(f"# rmmod {name}")
         for record in unloaded.log:

@@ -50,6 +50,7 @@ CRASH_KINDS = (
 #: A report with no end marker (soft lockups, hung tasks, RCU stalls) is complete at the
 #: end of its stack dump, after this much console silence, or at this many lines.
 SETTLE_SECONDS = 0.5
+MAX_LOG_BYTES = 16 << 20  # the console log file stops growing here
 MAX_REPORT_LINES = 400
 #: A panic this many lines after a crash report is the same incident (the oops killed
 #: an interrupt handler, or panic_on_oops): it makes that report fatal.
@@ -269,6 +270,9 @@ class ConsoleRecorder:
         self._thread: threading.Thread | None = None
         self._log_file: BinaryIO | None = None
         self._stopped = False
+        self.max_log_bytes = MAX_LOG_BYTES
+        self._logged = 0
+        self._log_capped = False
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -515,7 +519,19 @@ class ConsoleRecorder:
         if log_file is None:
             return
         try:
-            log_file.write(text.encode("utf-8", errors="replace"))
+            data = text.encode("utf-8", errors="replace")
+            if self._logged + len(data) > self.max_log_bytes:
+                # A module that printks in a loop must not fill the disk: keep the
+                # start (the boot, the first report) and say that the rest was cut.
+                if not self._log_capped:
+                    log_file.write(
+                        b"\n----- console log capped; the ring buffer keeps the newest -----\n"
+                    )
+                    log_file.flush()
+                    self._log_capped = True
+                return
+            self._logged += len(data)
+            log_file.write(data)
             log_file.flush()
         except (OSError, ValueError) as exc:
             log.warning("cannot write console log %s: %s", self.log_path, exc)

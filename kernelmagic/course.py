@@ -29,6 +29,8 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import UsageError
+
 __all__ = [
     "build_user_program",
     "kmodule_cells",
@@ -111,7 +113,7 @@ def make_student_versions(src_dir: Path | str, out_dir: Path | str) -> list[Path
     """Student versions of every ``NN_*.ipynb`` in ``src_dir``, written into ``out_dir``."""
     src_dir, out_dir = Path(src_dir).resolve(), Path(out_dir).resolve()
     if out_dir == src_dir or src_dir in out_dir.parents:
-        raise ValueError(f"write student versions outside {src_dir}, e.g. build/student")
+        raise UsageError(f"write student versions outside {src_dir}, e.g. build/student")
     written = []
     for nb in sorted(src_dir.glob("[0-9][0-9]_*.ipynb")):
         written.append(make_student_version(nb, out_dir / nb.name))
@@ -143,7 +145,7 @@ def build_user_program(name: str, source: str, *, builds_root: Path | None = Non
     from . import paths
 
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
-        raise ValueError(f"{name!r} is not a program name")
+        raise UsageError(f"{name!r} is not a program name")
     key = hashlib.sha256(source.encode()).hexdigest()[:16]
     folder = Path(builds_root or paths.builds_dir()) / f"user-{name}-{key}"
     exe = folder / name

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import subprocess
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,16 +99,25 @@ def sha256_file(path: Path) -> str:
     return digest.hexdigest()
 
 
-def download(names: list[str], dest: Path) -> list[Package]:
-    """Download the candidate version of each package into ``dest`` (kept as a cache).
+def download(names: list[str], dest: Path, pins: Mapping[str, str] | None = None) -> list[Package]:
+    """Download each package into ``dest`` (kept as a cache) and return what was used.
 
-    A ``.deb`` already in ``dest`` at the candidate version is reused, so a rebuild
-    needs no network.
+    A version in ``pins`` whose ``.deb`` is cached is used as is, so rebuilding a bundle
+    needs no network and gives the same bytes; otherwise apt's candidate version is
+    fetched, and when apt no longer offers a package (Debian drops superseded kernels),
+    the newest cached ``.deb`` of it is used.
     """
     dest.mkdir(parents=True, exist_ok=True)
+    pins = pins or {}
     wanted: dict[str, str] = {}
     for name in names:
+        pinned = pins.get(name)
+        if pinned and _find_deb(dest, name, pinned) is not None:
+            wanted[name] = pinned
+            continue
         version = candidate_version(name)
+        if version is None:
+            version = newest_cached_version(dest, name)
         if version is None:
             raise BundleBuildError(f"apt offers no package {name}; run `sudo apt-get update`")
         wanted[name] = version
@@ -119,8 +129,7 @@ def download(names: list[str], dest: Path) -> list[Package]:
             # As root apt drops to the _apt user, who may not write here; that
             # only costs a warning, which we silence by downloading as root.
             argv[1:1] = ["-o", "APT::Sandbox::User=root"]
-        proc_cwd = dest
-        _run_in(argv, proc_cwd)
+        _run_in(argv, dest)
     packages = []
     for name, version in wanted.items():
         path = _find_deb(dest, name, version)
@@ -128,6 +137,23 @@ def download(names: list[str], dest: Path) -> list[Package]:
             raise BundleBuildError(f"apt-get download did not produce {name} {version}")
         packages.append(Package(name, version, path, sha256_file(path)))
     return packages
+
+
+def newest_cached_version(folder: Path, name: str) -> str | None:
+    """The highest version of ``name`` among the cached ``.deb`` files, if any."""
+    versions = [
+        deb.name[len(name) + 1 :].rsplit("_", 1)[0].replace("%3a", ":")
+        for deb in folder.glob(f"{name}_*.deb")
+    ]
+    if not versions:
+        return None
+    return max(versions, key=_version_key)
+
+
+def _version_key(version: str) -> list[tuple[int, object]]:
+    # Good enough for picking the newest of a few cached builds of one package.
+    return [(0, int(part)) if part.isdigit() else (1, part)
+            for part in re.split(r"[.:+~-]", version)]  # fmt: skip
 
 
 def _run_in(argv: list[str], cwd: Path) -> None:

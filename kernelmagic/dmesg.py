@@ -15,6 +15,8 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
+from .errors import UsageError
+
 __all__ = [
     "LEVELS",
     "LEVEL_NAMES",
@@ -152,7 +154,7 @@ def records_after(records: Sequence[LogRecord], mark: LogMark | None) -> list[Lo
 def parse_level(value: str | int) -> int:
     """Turn ``"err"``, ``"3"``, ``3``, ``"KERN_ERR"`` or ``"error"`` into a level number."""
     if isinstance(value, bool):
-        raise ValueError(_level_error(value))
+        raise UsageError(_level_error(value))
     if isinstance(value, int):
         number = value
     else:
@@ -164,10 +166,10 @@ def parse_level(value: str | int) -> int:
         if name in _ALIASES:
             return _ALIASES[name]
         if not name.isdigit():
-            raise ValueError(_level_error(value))
+            raise UsageError(_level_error(value))
         number = int(name)
     if not 0 <= number <= 7:
-        raise ValueError(_level_error(value))
+        raise UsageError(_level_error(value))
     return number
 
 

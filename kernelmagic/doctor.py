@@ -67,7 +67,9 @@ def _os_release() -> dict[str, str]:
 
 
 def _tool(name: str, fix: str, required: bool = True) -> Check:
-    path = shutil.which(name)
+    path = shutil.which(
+        name, path=os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    )
     if path is None:
         return Check(name, False, "missing", fix, required)
     try:
@@ -98,7 +100,12 @@ def checks() -> list[Check]:
     if forced:
         result.append(Check("accelerator", True, f"{forced} (forced by KERNELMAGIC_ACCEL)"))
     elif known:
-        result.append(Check("accelerator", True, f"{known.accel}: {known.reason}"))
+        retry = (
+            "kernelmagic vm probe-accel --force (after fixing KVM)"
+            if usable and known.accel == "tcg"
+            else ""
+        )
+        result.append(Check("accelerator", True, f"{known.accel}: {known.reason}", retry))
     else:
         result.append(Check("accelerator", False, "not probed yet",
                             "kernelmagic vm probe-accel", required=False))  # fmt: skip
@@ -137,8 +144,8 @@ def run_doctor() -> int:
     for check in checks():
         mark = "ok " if check.ok else ("-- " if not check.required else "!! ")
         print(f"{mark}{check.name}: {check.detail}")
-        if not check.ok and check.fix:
-            print(f"     fix: {check.fix}")
+        if check.fix:
+            print(f"     {'fix' if not check.ok else 'to check again'}: {check.fix}")
         failed |= check.required and not check.ok
     print(f"cache ({paths.home()}):")
     for name, size in cache_sizes().items():

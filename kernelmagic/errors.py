@@ -6,6 +6,7 @@ magics, the CLI) can tell a learner's or a machine's problem, which gets one cle
 message, from a bug of ours, which keeps its traceback::
 
     KernelMagicError
+    ├── UsageError            a bad name, parameter or path given to us (also a ValueError)
     ├── SetupError            the host lacks something; the message names the fix
     │   ├── BundleMissing     no VM bundle built yet
     │   ├── BundleIncomplete  a half-built or damaged bundle
@@ -29,6 +30,10 @@ from typing import Any
 
 class KernelMagicError(Exception):
     """Root of every error kernelmagic raises on purpose."""
+
+
+class UsageError(KernelMagicError, ValueError):
+    """A value the learner or user gave us is not acceptable; the message says why."""
 
 
 class SetupError(KernelMagicError):

@@ -40,9 +40,11 @@ def entries_from_tree(root: Path) -> Iterator[Entry]:
         if stat.S_ISLNK(info.st_mode):
             yield Entry(rel, stat.S_IFLNK | 0o777, os.readlink(path).encode())
         elif stat.S_ISDIR(info.st_mode):
-            yield Entry(rel, stat.S_IFDIR | perm)
+            # Folder modes come from the umask of whoever built; fix them for same bytes.
+            yield Entry(rel, stat.S_IFDIR | (0o1777 if rel == "tmp" else 0o755))
         elif stat.S_ISREG(info.st_mode):
-            yield Entry(rel, stat.S_IFREG | perm, path.read_bytes())
+            mode = 0o755 if perm & 0o111 else 0o644
+            yield Entry(rel, stat.S_IFREG | mode, path.read_bytes())
         else:
             raise BundleBuildError(f"unexpected file type in initramfs staging: {rel}")
 

@@ -20,7 +20,7 @@ from typing import Protocol
 
 from .agent import ExecResult
 from .dmesg import LogMark, LogRecord, parse_dmesg
-from .errors import ModuleError
+from .errors import GuestCommandError, ModuleError, UsageError
 from .modinfo import ModuleInfo, parse_modinfo_output, read_modinfo
 
 KERNEL_LOG = "/usr/local/sbin/kernelmagic-kernel-log"
@@ -77,8 +77,13 @@ def log_mark(vm: Guest) -> LogMark:
     settle = getattr(vm, "wait_settled", None)
     if settle is not None:
         settle()
-    out = vm.exec([KERNEL_LOG, "mark"], timeout=15, check=True).stdout.split()
-    return LogMark(float(out[0]), int(out[1]))
+    argv = [KERNEL_LOG, "mark"]
+    result = vm.exec(argv, timeout=15, check=True)
+    fields = result.stdout.split()
+    try:
+        return LogMark(float(fields[0]), int(fields[1]))
+    except (IndexError, ValueError) as exc:
+        raise GuestCommandError(argv, result.exit_code, result.stdout, "unexpected output") from exc
 
 
 def log_since(vm: Guest, mark: LogMark) -> list[LogRecord]:
@@ -114,12 +119,12 @@ def kernel_param(arg: str) -> str:
     """
     key, sep, value = arg.partition("=")
     if not key or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_.\-]*", key):
-        raise ValueError(f"{arg!r} is not a module parameter; write KEY=VALUE, e.g. name=Linux")
+        raise UsageError(f"{arg!r} is not a module parameter; write KEY=VALUE, e.g. name=Linux")
     if not sep:
         return key
     inner = value[1:-1] if len(value) >= 2 and value[0] == value[-1] == '"' else value
     if '"' in inner:
-        raise ValueError(
+        raise UsageError(
             f"the value of {key} contains a double quote, which the kernel's parameter "
             "parser cannot carry"
         )
@@ -269,7 +274,7 @@ def modinfo(vm: Guest, name: str) -> ModuleInfo:
 
 def module_name(name: str) -> str:
     if not re.fullmatch(r"[A-Za-z0-9_\-]+", name or ""):
-        raise ValueError(f"{name!r} is not a module name")
+        raise UsageError(f"{name!r} is not a module name")
     return name.replace("-", "_")
 
 
@@ -346,6 +351,13 @@ def _load_error(
     )  # fmt: skip
 
 
+def _mtime(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:  # removed by a cache clean meanwhile
+        return 0.0
+
+
 def _exporters(vm: Guest, symbols: list[str]) -> dict[str, str]:
     """Which module (learner builds included) exports each symbol, if any known one does."""
     from . import paths
@@ -353,7 +365,7 @@ def _exporters(vm: Guest, symbols: list[str]) -> dict[str, str]:
     found: dict[str, str] = {}
     builds = paths.builds_dir()
     wanted = set(symbols)
-    for symvers in sorted(builds.glob("*/Module.symvers"), key=lambda p: p.stat().st_mtime):
+    for symvers in sorted(builds.glob("*/Module.symvers"), key=_mtime):
         try:
             text = symvers.read_text()
         except OSError:

@@ -29,6 +29,7 @@ from .qmp import QMPClient
 log = logging.getLogger(__name__)
 
 SNAPSHOT_FORMAT = 1
+KEEP = 4  # saved states kept; each is about 100 MB
 
 
 def enabled() -> bool:
@@ -67,11 +68,34 @@ def save(qmp: QMPClient, state: Path, timeout: float = 30.0) -> float:
                 raise VMError(f"saving the VM state failed (migration {status})")
             time.sleep(0.01)
         os.replace(partial, state)
+        prune(state.parent, keep=KEEP)
     finally:
         with contextlib.suppress(OSError):
             partial.unlink()
         qmp.execute("cont")
     return time.monotonic() - started
+
+
+def prune(folder: Path, keep: int = KEEP) -> None:
+    """Remove all but the ``keep`` most recently used states (new bundles leave old ones)."""
+    states = sorted(folder.glob("*.state"), key=_last_used, reverse=True)
+    for old in states[keep:]:
+        with contextlib.suppress(OSError):
+            old.unlink()
+
+
+def _last_used(path: Path) -> float:
+    try:
+        info = path.stat()
+    except OSError:
+        return 0.0
+    return max(info.st_mtime, info.st_atime)
+
+
+def touch(state: Path) -> None:
+    """Mark a state as used now, so pruning keeps the states that are in use."""
+    with contextlib.suppress(OSError):
+        os.utime(state)
 
 
 def wait_restored(qmp: QMPClient, timeout: float = 30.0) -> None:

@@ -38,6 +38,10 @@ def attach_console(vm: LabVM) -> int:
             ready, _, _ = select.select([stdin], [], [], 0.02)
             if ready:
                 data = os.read(stdin, 1024)
+                if not data and not interactive:
+                    # Piped input ended: let the guest answer what it was sent.
+                    _drain(console, position, seconds=1.0)
+                    break
                 if not data or ESCAPE in data:
                     break
                 console.write(data)
@@ -48,3 +52,13 @@ def attach_console(vm: LabVM) -> int:
             termios.tcsetattr(stdin, termios.TCSADRAIN, saved)
     print("", file=sys.stderr)
     return 0
+
+
+def _drain(console: object, position: int, seconds: float) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        text = console.since(position)  # type: ignore[attr-defined]
+        if text:
+            position += len(text)
+            os.write(sys.stdout.fileno(), text.encode())
+        time.sleep(0.05)

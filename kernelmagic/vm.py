@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import atexit
 import contextlib
-import ctypes
 import logging
 import os
 import shutil
@@ -22,7 +21,6 @@ import socket
 import subprocess
 import tempfile
 import time
-import weakref
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,12 +46,11 @@ log = logging.getLogger(__name__)
 SHARE_TAG = "kmshare"
 GUEST_SHARE = "/mnt/host"
 RUNTIME_PREFIX = "kernelmagic-vm-"
-_PR_SET_PDEATHSIG = 1
 
 # Boot quietly (every character on an emulated UART costs time); the guest's init
 # raises the console loglevel once it runs, so module messages reach the console.
 KERNEL_CMDLINE = (
-    "console=ttyS0,115200 nokaslr quiet panic=-1 oops=panic_on_warn=0 "
+    "console=ttyS0,115200 nokaslr quiet panic=-1 "
     "8250.nr_uarts=2 i8042.noaux i8042.nokbd i8042.nopnp tsc=reliable no_timer_check "
     "mitigations=off rcupdate.rcu_expedited=1 cryptomgr.notests acpi=off ipv6.disable=1 "
     # Initcalls that only self-test crypto the lab never uses: a quarter second under TCG.
@@ -62,7 +59,8 @@ KERNEL_CMDLINE = (
 # qboot, a minimal firmware, hands over to the kernel faster than SeaBIOS.
 QBOOT = "/usr/share/qemu/qboot.rom"
 
-_live: weakref.WeakSet[LabVM] = weakref.WeakSet()
+# Running VMs, held strongly: a LabVM dropped without stop() is still stopped at exit.
+_live: set[LabVM] = set()
 _PLACEHOLDER_FDS = {"console": 0, "qga": 0, "qmp": 0}
 
 
@@ -186,9 +184,19 @@ class LabVM:
         self.accel = self._accel_choice()
         (self.share_dir or paths.builds_dir()).mkdir(parents=True, exist_ok=True)
         clean_stale_runtime_dirs()
+        try:
+            self._start()
+        except BaseException:
+            # Ctrl-C or any failure half-way: never leave a half-started QEMU behind.
+            self.kill()
+            raise
+
+    def _start(self) -> None:
+        assert self.accel is not None
         state = self._state_path() if self.use_snapshot else None
         if state is not None and state.is_file():
             try:
+                snapshot.touch(state)
                 self._launch(snapshot.incoming_argv(state))
                 snapshot.wait_restored(self._qmp_client())
                 self._wait_for_agent(min(self.boot_timeout, 15.0))
@@ -198,7 +206,9 @@ class LabVM:
                 self.boot_seconds = time.monotonic() - (self._started_at or 0.0)
                 log.info("lab VM restored in %.2f s (%s)", self.boot_seconds, self.accel.accel)
                 return
-            except VMError as exc:
+            except KernelCrashed:
+                raise
+            except Exception as exc:
                 # A state QEMU cannot load (or that does not answer) is dropped, not fatal.
                 log.warning("could not restore the saved VM state (%s); booting", exc)
                 self.kill()
@@ -213,7 +223,7 @@ class LabVM:
                 self.wait_settled()
                 seconds = snapshot.save(self._qmp_client(), state)
                 log.info("saved the booted VM state in %.2f s for faster starts", seconds)
-            except VMError as exc:
+            except Exception as exc:  # a failed save costs only the next fast start
                 log.warning("could not save the VM state: %s", exc)
 
     def _set_guest_clock(self) -> None:
@@ -248,14 +258,14 @@ class LabVM:
             for name in ("console", "qga", "qmp"):
                 ours[name], theirs[name] = socket.socketpair()
             fds = {name: sock.fileno() for name, sock in theirs.items()}
-            argv = self.qemu_argv(self.accel.accel, fds) + extra_argv
+            argv = _with_parent_death_signal(self.qemu_argv(self.accel.accel, fds) + extra_argv)
             log.info("starting %s (kernel %s)", self.accel.accel, self.bundle.kernel_release)
             self._qemu_log = (self._runtime / "qemu.log").open("wb")
             self._started_at = time.monotonic()
             self._proc = subprocess.Popen(
                 argv, stdin=subprocess.DEVNULL, stdout=self._qemu_log,
                 stderr=subprocess.STDOUT, pass_fds=tuple(fds.values()),
-                start_new_session=True, preexec_fn=_die_with_parent,
+                start_new_session=True,
             )  # fmt: skip
             _live.add(self)
         except BaseException:
@@ -498,11 +508,19 @@ def _qemu_opt(value: str) -> str:
     return value.replace(",", ",,")
 
 
-def _die_with_parent() -> None:
-    """In the child before exec: get SIGKILL when the parent dies (Linux only)."""
-    with contextlib.suppress(Exception):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+def _with_parent_death_signal(argv: list[str]) -> list[str]:
+    """Prefix argv so QEMU gets SIGKILL when this process dies (util-linux's setpriv).
+
+    setpriv sets the parent-death signal and then execs QEMU in the same process, so
+    nothing runs between fork and exec in our (threaded) interpreter.
+    """
+    setpriv = shutil.which("setpriv") or (
+        "/usr/bin/setpriv" if Path("/usr/bin/setpriv").exists() else None
+    )
+    if setpriv is None:
+        log.warning("setpriv (util-linux) is missing: QEMU may outlive a killed Python process")
+        return argv
+    return [setpriv, "--pdeathsig", "KILL", "--", *argv]
 
 
 def _wait_or_escalate(proc: subprocess.Popen[bytes], timeout: float) -> None:

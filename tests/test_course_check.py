@@ -108,6 +108,7 @@ def test_custom_hint(guest: FakeGuest) -> None:
 def test_use_vm_sets_the_default(guest: FakeGuest) -> None:
     check.use_vm(guest)
     try:
-        check.module_loaded("hello")
+        result = check.module_loaded("hello")
     finally:
         check.use_vm(None)
+    assert "hello is loaded" in str(result)

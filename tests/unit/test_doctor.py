@@ -95,7 +95,7 @@ def ready(host: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
     home = tmp_path / "km"
     host.setenv("KERNELMAGIC_HOME", str(home))
     host.delenv("KERNELMAGIC_ACCEL", raising=False)
-    host.setattr(shutil, "which", lambda name: f"/usr/bin/{name}")
+    host.setattr(shutil, "which", lambda name, **kw: f"/usr/bin/{name}")
 
     def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 0, f"{Path(argv[0]).name} 1.0\n", "")
@@ -127,7 +127,7 @@ def test_run_doctor_all_set(ready: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 def test_run_doctor_missing_tool(
     ready: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ready.setattr(shutil, "which", lambda name: None if name == "gcc-12" else f"/usr/bin/{name}")
+    ready.setattr(shutil, "which", lambda name, **kw: None if name == "gcc-12" else f"/usr/bin/{name}")
     assert doctor.run_doctor() == 1
     out = capsys.readouterr().out
     assert "!! gcc-12: missing" in out
@@ -138,7 +138,7 @@ def test_run_doctor_missing_tool(
 def test_run_doctor_optional_tool_missing(
     ready: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ready.setattr(shutil, "which", lambda name: None if name == "gdb" else f"/usr/bin/{name}")
+    ready.setattr(shutil, "which", lambda name, **kw: None if name == "gdb" else f"/usr/bin/{name}")
     assert doctor.run_doctor() == 0
     assert "-- gdb: missing" in capsys.readouterr().out
 
