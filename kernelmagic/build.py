@@ -52,7 +52,7 @@ __all__ = [
 
 #: Part of every cache key. Bump it when the generated Kbuild/Makefile, the make
 #: invocation or the layout of result.json changes, so old builds are not reused.
-FORMAT_VERSION = "kernelmagic-build-1"
+FORMAT_VERSION = "kernelmagic-build-2"
 
 #: The kernel keeps module names in ``char name[MODULE_NAME_LEN]`` with
 #: ``MODULE_NAME_LEN = 64 - sizeof(unsigned long)``: 55 characters plus the NUL on x86_64.
@@ -457,7 +457,9 @@ def _run_make(
     """
     if shutil.which("make") is None:
         raise SetupError(f"`make` is not installed: {SETUP_HINT}.")
-    argv = ["make", "-C", str(kbuild_dir), f"M={build_dir}", "modules"]
+    # __FILE__ (in WARN_ON reports, BUG lines) names hello.c, not the cache folder.
+    argv = ["make", "-C", str(kbuild_dir), f"M={build_dir}", "modules",
+            f"KCFLAGS=-fmacro-prefix-map={build_dir}/="]  # fmt: skip
     if symvers:
         argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(p) for p in symvers))
     logger.debug("running %s", argv)

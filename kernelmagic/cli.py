@@ -185,6 +185,7 @@ def _vm_boot(args: argparse.Namespace) -> int:
             from .terminal import attach_console
 
             return attach_console(vm)
+        vm.wait_settled()
         result = vm.exec(command, timeout=args.timeout)
         sys.stdout.write(result.stdout)
         sys.stderr.write(result.stderr)

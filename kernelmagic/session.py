@@ -113,6 +113,11 @@ class LabSession:
                           enabled=self._progress):  # fmt: skip
             try:
                 vm.start()
+                # What a learner inspects first (lsmod, dmesg) must not depend on how far
+                # the guest's background start-up has got.
+                settle = getattr(vm, "wait_settled", None)
+                if settle is not None:
+                    settle()
             except BaseException:
                 # Ctrl-C or a failed boot: never leave a half-started QEMU behind.
                 with contextlib.suppress(Exception):

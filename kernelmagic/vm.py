@@ -431,18 +431,22 @@ class LabVM:
         return f"{self.ensure_share()}/{rel.as_posix()}"
 
     def wait_settled(self, limit: float = 3.0) -> None:
-        """Under TCG, let the kernel finish switching to the TSC clocksource.
+        """Wait until the guest has finished what its boot started in the background.
 
-        About a second after boot the kernel refines its TSC calibration and logs the
-        switch; waiting for that (at most until ``limit`` s after start) keeps those
-        lines out of the log of a learner's first insmod.
+        The init loads the virtio and 9p modules after starting the agent, so the
+        agent answers early; and under TCG the kernel switches to the TSC clocksource
+        about a second after boot. Waiting for both (the clocksource at most until
+        ``limit`` s after start) makes ``lsmod`` and a first insmod's log the same on
+        every run, and a saved state is always taken from this settled guest.
         """
-        if self._settled or self.accel is None or self.accel.accel != "tcg":
+        if self._settled or self.accel is None:
             return
-        started = self._started_at or time.monotonic()
-        remaining = limit - (time.monotonic() - started)
-        if remaining > 0:
-            self.console.wait_for("Switched to clocksource tsc", timeout=remaining)
+        self.exec(["/usr/local/sbin/kernelmagic-mount-share", "--wait"], timeout=30, check=True)
+        if self.accel.accel == "tcg":
+            started = self._started_at or time.monotonic()
+            remaining = limit - (time.monotonic() - started)
+            if remaining > 0:
+                self.console.wait_for("Switched to clocksource tsc", timeout=remaining)
         self._settled = True
 
     @property

@@ -367,7 +367,10 @@ def test_fresh_build_runs_make_with_c_locale_and_scrubbed_env(
     fake = make()
     r = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     (call,) = fake.calls
-    assert call["argv"] == ["make", "-C", str(kbuild_dir), f"M={r.build_dir}", "modules"]
+    assert call["argv"] == [
+        "make", "-C", str(kbuild_dir), f"M={r.build_dir}", "modules",
+        f"KCFLAGS=-fmacro-prefix-map={r.build_dir}/=",
+    ]  # fmt: skip
     assert call["stderr"] is subprocess.STDOUT and call["start_new_session"] is True
     env = call["env"]
     assert env["LC_ALL"] == env["LANG"] == "C"
