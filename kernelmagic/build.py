@@ -24,6 +24,7 @@ import json
 import logging
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -52,7 +53,7 @@ __all__ = [
 
 #: Part of every cache key. Bump it when the generated Kbuild/Makefile, the make
 #: invocation or the layout of result.json changes, so old builds are not reused.
-FORMAT_VERSION = "kernelmagic-build-2"
+FORMAT_VERSION = "kernelmagic-build-3"
 
 #: The kernel keeps module names in ``char name[MODULE_NAME_LEN]`` with
 #: ``MODULE_NAME_LEN = 64 - sizeof(unsigned long)``: 55 characters plus the NUL on x86_64.
@@ -67,6 +68,10 @@ _FILE_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_-]*\.[ch]")
 # cflags land in a makefile; any other $(…) would be expanded by make on the host, and
 # $(shell …) there runs commands - not something a submitted notebook should be able to do.
 _CFLAGS_VARS = re.compile(r"\$\((?:src|obj|srctree|objtree)\)")
+# One compiler argument: spaces outside quotes end it; the quotes stay part of it, as the
+# C preprocessor needs them in -DGREETING="hi" (a string, not the identifier hi).
+_CFLAG = r"""(?:[^\s"']|"[^"]*"|'[^']*')+"""
+_CFLAGS = re.compile(rf"\s*(?:{_CFLAG}(?:\s+|$))*")
 # make cannot cope with these in M= or in KBUILD_EXTRA_SYMBOLS.
 _BAD_PATH_CHARS = re.compile(r"[\s:#$%\\]")
 # Variables from the caller's environment that would silently change what kbuild does
@@ -179,6 +184,20 @@ def _check_cflags(cflags: str) -> None:
             "cflags may use only $(src), $(obj), $(srctree) and $(objtree); other make "
             "expansions would run on the host."
         )
+    if not _CFLAGS.fullmatch(cflags):
+        raise UsageError("cflags have a quote that is not closed.")
+
+
+def cflag_words(cflags: str) -> list[str]:
+    """The compiler arguments in ``cflags``, exactly as the learner wrote them."""
+    _check_cflags(cflags)
+    return re.findall(_CFLAG, cflags)
+
+
+def _make_shell_word(word: str) -> str:
+    """Quote a flag for the shell that make runs, leaving ``$(src)`` and friends to make."""
+    bare = _CFLAGS_VARS.sub("", word)
+    return word if bare and shlex.quote(bare) == bare else shlex.quote(word)
 
 
 def kbuild_text(name: str, sources: Mapping[str, str], cflags: str = "") -> str:
@@ -192,7 +211,8 @@ def kbuild_text(name: str, sources: Mapping[str, str], cflags: str = "") -> str:
         objs = " ".join(f[:-2] + ".o" for f in c_files)
         lines.append(f"{name}-y := {objs}")
     if cflags.strip():
-        lines.append(f"ccflags-y := {cflags.strip()}")
+        flags = " ".join(_make_shell_word(w) for w in cflag_words(cflags))
+        lines.append(f"ccflags-y := {flags}")
     return "\n".join(lines) + "\n"
 
 

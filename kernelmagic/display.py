@@ -703,6 +703,8 @@ class VMStatusCard(_Rendered):
             ))  # fmt: skip
             names = ", ".join(m.name for m in f.modules) or "none"
             rows.append(("modules", f"{len(f.modules)} loaded: {names}"))
+        if not s.running:
+            rows.append(("start", "%vm start, or any command that needs the VM"))
         return rows
 
     def _taint_lines(self) -> list[str]:
@@ -738,12 +740,24 @@ class VMStatusCard(_Rendered):
 
 
 class CrashView(_Rendered):
-    """A kernel crash report: what, where (module, function, offset), then the report."""
+    """A kernel crash report: what, where (module, function, offset), then the report.
+
+    The gdb command names the ``.ko`` by its file name, to run in the module's build
+    folder (``ko_path``): a host path would end up stored in the learner's notebook.
+    """
 
     def __init__(self, report: CrashReport, *, next_step: str, ko_path: Path | None = None) -> None:
         self.report = report
         self.next_step = next_step
         self.ko_path = ko_path
+
+    @property
+    def gdb(self) -> str:
+        """A gdb command decoding the crash address, or "" without a build or an offset."""
+        r = self.report
+        if self.ko_path is None or not (r.module and r.function and r.offset is not None):
+            return ""
+        return f"gdb -batch -ex 'list *({r.function}+{r.offset:#x})' {self.ko_path.name}"
 
     def _where(self) -> str:
         r = self.report
@@ -756,19 +770,13 @@ class CrashView(_Rendered):
             where += f" ({r.location})"
         return where
 
-    def _gdb(self, path: str) -> str:
-        r = self.report
-        if not (r.module and r.function and r.offset is not None):
-            return ""
-        return f"gdb -batch -ex 'list *({r.function}+{r.offset:#x})' {path}"
-
     def _text(self) -> str:
         r = self.report
         lines = [f"kernel {r.kind}: {r.title}"]
         if self._where():
             lines.append(f"  where  {self._where()}")
-        if self.ko_path is not None and self._gdb(self.ko_path.name):
-            lines.append(f"  decode {self._gdb(self.ko_path.name)}")
+        if self.gdb:
+            lines.append(f"  decode {self.gdb}")
         lines.append(f"  {self.next_step}")
         lines.append("  report:")
         lines += [f"    {line}" for line in r.report.splitlines()]
@@ -779,9 +787,8 @@ class CrashView(_Rendered):
         inner = f'<div style="{_BAD};font-weight:bold">kernel {_e(r.kind)}: {_e(r.title)}</div>'
         if self._where():
             inner += f"<div>where: <b>{_e(self._where())}</b></div>"
-        gdb = self._gdb(str(self.ko_path)) if self.ko_path is not None else ""
-        if gdb:
-            inner += f'<div style="{_MUTED}">decode: <code>{_e(gdb)}</code></div>'
+        if self.gdb:
+            inner += f'<div style="{_MUTED}">decode: <code>{_e(self.gdb)}</code></div>'
         inner += f"<div>{_e(self.next_step)}</div>"
         inner += (
             f"<details><summary>report ({len(r.report.splitlines())} lines)</summary>"

@@ -156,9 +156,17 @@ def insmod(
     params: Sequence[str] | Mapping[str, object] = (),
     *,
     info: ModuleInfo | None = None,
+    symbol_sources: Sequence[Path] | None = None,
     timeout: float = 60.0,
 ) -> ModuleOperation:
-    """Load a ``.ko`` from the host's build share; raise ModuleError with a hint on refusal."""
+    """Load a ``.ko`` from the host's build share; raise ModuleError with a hint on refusal.
+
+    ``symbol_sources`` are the ``Module.symvers`` files of modules that may export what
+    this one needs (a notebook passes its own builds). With the kernel's own
+    ``Module.symvers``, always read, they name the module to load first when the
+    kernel reports an unknown symbol; nothing else is searched, so the hint does not
+    depend on what happens to be in the build cache.
+    """
     info = info or read_modinfo(ko)
     args = kernel_params(params)
     argv = ["insmod", vm.guest_path(ko), *args]
@@ -168,7 +176,7 @@ def insmod(
     duration = time.monotonic() - started
     records = log_since(vm, mark)
     if result.exit_code != 0:
-        raise _load_error(vm, info, argv, result, records)
+        raise _load_error(vm, info, argv, result, records, symbol_sources or ())
     return ModuleOperation("insmod", info.name, argv, records, duration)
 
 
@@ -190,8 +198,15 @@ def rmmod(vm: Guest, name: str, *, force: bool = False, timeout: float = 60.0) -
                 "another module uses it (or a program holds it open); unload the users "
                 "first, as the message lists"
             )
-        elif "Resource temporarily unavailable" in message or "busy" in message.lower():
+        elif "Resource temporarily unavailable" in message:
             hint = "the module is busy; its use count is not zero"
+        elif "busy" in message.lower():
+            # EBUSY: the kernel never unloads a module that has no module_exit function
+            hint = (
+                f"the kernel will not unload {name}: a module without a module_exit "
+                f"function cannot be unloaded. %rmmod --force {name} removes it anyway "
+                "(and taints the kernel: R)"
+            )
         raise ModuleError(
             f"rmmod {name} failed: {message}", module=name, hint=hint,
             output=result.stderr + result.stdout, log=[r.message for r in records],
@@ -305,8 +320,9 @@ def _errno_from_message(message: str) -> str:
 
 
 def _load_error(
-    vm: Guest, info: ModuleInfo, argv: list[str], result: ExecResult, records: list[LogRecord]
-) -> ModuleError:
+    vm: Guest, info: ModuleInfo, argv: list[str], result: ExecResult, records: list[LogRecord],
+    symbol_sources: Sequence[Path],
+) -> ModuleError:  # fmt: skip
     message = _tool_message(result)
     errno_name = _errno_from_message(message)
     log = [r.message for r in records]
@@ -322,14 +338,7 @@ def _load_error(
             "or use %%kmodule --load, which reloads"
         )
     elif unknown:
-        exporters = _exporters(vm, unknown)
-        where = "; ".join(f"{s} is exported by {m}" for s, m in exporters.items())
-        hint = f"the kernel does not know {', '.join(sorted(set(unknown)))}. " + (
-            f"{where}: load that module first (or use modprobe after installing both)."
-            if where
-            else "Load the module that exports it first, or check the spelling "
-            "and that it is exported (EXPORT_SYMBOL)."
-        )
+        hint = _unknown_symbol_hint(vm, sorted(set(unknown)), symbol_sources)
     elif invalid:
         value, pname = invalid[0]
         param = info.param(pname)
@@ -351,21 +360,55 @@ def _load_error(
     )  # fmt: skip
 
 
-def _mtime(path: Path) -> float:
+def _unknown_symbol_hint(vm: Guest, symbols: list[str], sources: Sequence[Path]) -> str:
+    """Name the module to load first, grouped by module, from the known Module.symvers."""
+    own = _owners(symbols, sources)
+    owner = {**_owners(symbols, _kernel_symvers(vm)), **own}  # the learner's builds win
+    by_module: dict[str, list[str]] = {}
+    for symbol in sorted(owner):
+        by_module.setdefault(owner[symbol], []).append(symbol)
+    parts = []
+    for module, provided in sorted(by_module.items()):
+        names = ", ".join(provided)
+        if module == "vmlinux":
+            parts.append(
+                f"the kernel itself (vmlinux) exports {names}, so no module is missing: check "
+                "that this module was built for this kernel, and for a GPL-only symbol that "
+                'its MODULE_LICENSE is "GPL"'
+            )
+        else:
+            how = "%insmod" if module in own.values() else "%modprobe"
+            parts.append(f"{module} exports {names}: load it first ({how} {module})")
+    missing = [s for s in symbols if s not in owner]
+    if missing:
+        parts.append(
+            f"no module known here exports {', '.join(missing)}: load the module that "
+            "does first, or check the spelling and that it is exported (EXPORT_SYMBOL)"
+        )
+    return f"the kernel does not know {', '.join(symbols)}. " + "; ".join(parts) + "."
+
+
+def _kernel_symvers(vm: Guest) -> list[Path]:
+    """The kernel's own Module.symvers, from the VM's bundle (or the current one)."""
+    from .bundle import Bundle
+    from .errors import SetupError
+
     try:
-        return path.stat().st_mtime
-    except OSError:  # removed by a cache clean meanwhile
-        return 0.0
+        bundle = getattr(vm, "bundle", None) or Bundle.load()
+        return [bundle.kbuild_dir / "Module.symvers"]
+    except SetupError:  # no bundle: the learner's builds still answer
+        return []
 
 
-def _exporters(vm: Guest, symbols: list[str]) -> dict[str, str]:
-    """Which module (learner builds included) exports each symbol, if any known one does."""
-    from . import paths
+def _owners(symbols: Sequence[str], sources: Sequence[Path]) -> dict[str, str]:
+    """Symbol -> the name of the module exporting it, per ``Module.symvers`` files.
 
-    found: dict[str, str] = {}
-    builds = paths.builds_dir()
+    A line reads CRC, symbol, module path (``net/llc/llc``, ``vmlinux``, or a build
+    folder's ``.../provider``), export type, namespace. A later file wins.
+    """
     wanted = set(symbols)
-    for symvers in sorted(builds.glob("*/Module.symvers"), key=_mtime):
+    owner: dict[str, str] = {}
+    for symvers in sources:
         try:
             text = symvers.read_text()
         except OSError:
@@ -373,6 +416,5 @@ def _exporters(vm: Guest, symbols: list[str]) -> dict[str, str]:
         for line in text.splitlines():
             parts = line.split("\t")
             if len(parts) >= 3 and parts[1] in wanted:
-                module = Path(parts[2]).name
-                found[parts[1]] = module
-    return found
+                owner[parts[1]] = Path(parts[2]).name
+    return owner

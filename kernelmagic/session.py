@@ -27,7 +27,7 @@ from .errors import KernelCrashed, ModuleError
 from .kmod import ModuleOperation
 from .modinfo import read_modinfo
 from .progress import BootProgress
-from .vm import LabVM
+from .vm import LabVM, VMStatus
 
 log = logging.getLogger(__name__)
 
@@ -74,6 +74,10 @@ class LabSession:
         self._last_boot: float | None = None
         self._crash_title: str | None = None
         self._stopped_on_purpose = True  # nothing to announce before the first start
+        #: How many times a VM booted, and the console position once the last one was up:
+        #: a command that booted the VM looks for its crashes from there.
+        self.boots = 0
+        self.boot_mark: int | None = None
         self.modules: dict[str, ModuleSources] = {}
         self.builds: dict[str, BuildResult] = {}
         self.load_marks: dict[str, LogMark] = {}
@@ -127,8 +131,16 @@ class LabSession:
         self._stopped_on_purpose = False
         self.load_marks.clear()
         self._last_boot = vm.boot_seconds
+        self.boots += 1
+        self.boot_mark = self.console_mark()
         accel = vm.accel.accel if vm.accel else "?"
         return Notice(f"{what} in {vm.boot_seconds or 0:.1f} s ({accel})")
+
+    def idle_status(self) -> VMStatus:
+        """The status of a VM that is not running, without starting it."""
+        if self._vm is None:
+            self._vm = self._vm_factory()  # the constructor only configures
+        return self._vm.status()
 
     def start(self) -> Notice:
         vm = self.running_vm
@@ -275,7 +287,11 @@ class LabSession:
             before = kmod.rmmod(vm, info.name, force=force).log
             outcome = f"{info.name} reloaded (the loaded copy was unloaded first)"
         mark = kmod.log_mark(vm)
-        op = kmod.insmod(vm, built.ko_path, params, info=info)
+        symvers = [
+            b.build_dir / "Module.symvers" for other, b in sorted(self.builds.items())
+            if other != name
+        ]  # fmt: skip
+        op = kmod.insmod(vm, built.ko_path, params, info=info, symbol_sources=symvers)
         self.load_marks[info.name] = mark  # only a load that worked moves the mark
         merged = ModuleOperation(op.action, op.module, op.argv, before + op.log, op.duration)
         return LoadResult(merged, outcome=outcome)

@@ -104,28 +104,35 @@ def learner_errors(title: str) -> Callable[[_F], _F]:
         @functools.wraps(method)
         def wrapper(self: LabMagics, *args: Any, **kwargs: Any) -> Any:
             session = self.session
-            mark = session.console_mark()
+            before, boots = session.console_mark(), session.boots
+
+            def since() -> int | None:
+                # A command that booted the VM (lazily, or by restarting it) owns what
+                # the new console shows once the VM is up: an oops in its first command.
+                return session.boot_mark if session.boots != boots else before
+
             try:
                 result = method(self, *args, **kwargs)
             except KeyboardInterrupt as exc:
                 raise quiet(exc, f"{title} cancelled (Ctrl-C)") from None
             except KernelCrashed as exc:
-                report = session.note_crash(exc, mark)
+                report = session.note_crash(exc, since())
                 if report is not None:
                     ko = _ko(session, report)
                     session.show(CrashView(report, next_step=RESTARTS, ko_path=ko))
                 raise quiet(exc, f"{exc}; {RESTARTS}") from None
             except ModuleError as exc:
-                crashes = self.show_survived(mark, wait=1.0 if _CRASHY.search(_text(exc)) else 0)
+                wait = 1.0 if _CRASHY.search(_text(exc)) else 0
+                crashes = self.show_survived(since(), wait=wait)
                 if not is_quiet(exc):
                     session.show(ModuleErrorView(exc, show_log=not crashes))
                 raise quiet(exc) from None
             except GuestCommandError as exc:
-                self.show_survived(mark, wait=1.0 if exc.exit_code >= 128 else 0)
+                self.show_survived(since(), wait=1.0 if exc.exit_code >= 128 else 0)
                 raise quiet(exc) from None
             except KernelMagicError as exc:
                 raise quiet(exc) from None
-            self.show_survived(mark)
+            self.show_survived(since())
             return result
 
         return wrapper  # type: ignore[return-value]

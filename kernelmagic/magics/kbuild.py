@@ -36,7 +36,8 @@ class BuildMagics(LabMagics):
         "--cflags",
         default="",
         metavar="FLAGS",
-        help='extra compiler flags, as one quoted string: --cflags "-DDEBUG -O1"',
+        help='extra compiler flags, as one quoted string: --cflags "-DDEBUG -O1"; quotes '
+        'inside reach the compiler: --cflags "-DGREETING=\\"hi\\"" defines a C string',
     )
     @argument(
         "--force",

@@ -23,7 +23,7 @@ class VMMagics(LabMagics):
         nargs="?",
         default="status",
         choices=ACTIONS,
-        help="status (the default; starts the VM if needed), start, stop, restart, log",
+        help="status (the default; never starts the VM), start, stop, restart, log",
     )
     @argument(
         "-n",
@@ -36,7 +36,8 @@ class VMMagics(LabMagics):
         """The lab VM: a status card, or start, stop, restart it, or read its console.
 
         The status card shows the accelerator and why it was chosen, the kernel,
-        uptime, memory, the loaded modules and the kernel's taint flags in words.
+        uptime, memory, the loaded modules and the kernel's taint flags in words;
+        ``status`` never starts a stopped VM (``start`` does).
         ``restart`` gives a clean kernel (after an oops, say); modules loaded or
         installed in the guest are gone, your builds stay. ``log`` shows the serial
         console, which still holds a crashed kernel's last words. Example::
@@ -55,7 +56,9 @@ class VMMagics(LabMagics):
             return session.restart()
         if args.action == "log":
             return self._console(max(1, args.n))
-        vm = session.vm
+        vm = session.running_vm
+        if vm is None:  # a status card shows the VM as it is: stopped stays stopped
+            return VMStatusCard(session.idle_status())
         return VMStatusCard(vm.status(), read_guest_facts(vm))
 
     def _console(self, n: int) -> ConsoleView | Notice:

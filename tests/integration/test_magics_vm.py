@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -157,6 +158,97 @@ static int __init crashing_init(void)
 static void __exit crashing_exit(void) { }
 module_init(crashing_init);
 module_exit(crashing_exit);
+MODULE_LICENSE("GPL");
+"""
+
+HELPER_H = """#ifndef KMT_HELPER_H
+#define KMT_HELPER_H
+int kmt_helper_twice(int x);
+#endif
+"""
+
+HELPER_C = """#include <linux/module.h>
+#include "helper.h"
+
+int kmt_helper_twice(int x)
+{
+\tpr_info("kmt_multi: helper.c doubles %d\\n", x);
+\treturn 2 * x;
+}
+"""
+
+MULTI = """#include <linux/module.h>
+#include "helper.h"
+
+static int __init multi_init(void)
+{
+\tpr_info("kmt_multi: got %d\\n", kmt_helper_twice(21));
+\treturn 0;
+}
+static void __exit multi_exit(void) { }
+module_init(multi_init);
+module_exit(multi_exit);
+MODULE_LICENSE("GPL");
+"""
+
+GREET = """#include <linux/module.h>
+
+static int __init greet_init(void)
+{
+\tpr_info("kmt_greet says %s\\n", GREETING);
+\treturn 0;
+}
+static void __exit greet_exit(void) { }
+module_init(greet_init);
+module_exit(greet_exit);
+MODULE_LICENSE("GPL");
+"""
+
+NOEXIT = """#include <linux/module.h>
+
+static int __init noexit_init(void)
+{
+\tpr_info("kmt_noexit: here to stay\\n");
+\treturn 0;
+}
+module_init(noexit_init);
+MODULE_LICENSE("GPL");
+"""
+
+LATER = """#include <linux/module.h>
+#include <linux/workqueue.h>
+
+static void later_fn(struct work_struct *work)
+{
+\tpr_info("kmt_later: half a second later\\n");
+}
+static DECLARE_DELAYED_WORK(later_work, later_fn);
+
+static int __init later_init(void)
+{
+\tschedule_delayed_work(&later_work, msecs_to_jiffies(500));
+\treturn 0;
+}
+static void __exit later_exit(void)
+{
+\tcancel_delayed_work_sync(&later_work);
+}
+module_init(later_init);
+module_exit(later_exit);
+MODULE_LICENSE("GPL");
+"""
+
+LLC_USER = """#include <linux/module.h>
+#include <net/llc.h>
+
+static int __init llcuser_init(void)
+{
+\tpr_info("kmt_llcuser: llc_sap_find is at %px\\n", llc_sap_find);
+\treturn 0;
+}
+static void __exit llcuser_exit(void) { }
+module_init(llcuser_init);
+module_exit(llcuser_exit);
 MODULE_LICENSE("GPL");
 """
 
@@ -308,7 +400,7 @@ def test_unknown_symbol_when_the_consumer_comes_first(lab: RealLab) -> None:
     error = lab.fails("%insmod kmt_consumer", ModuleError)
     assert error.errno_name == "ENOENT"  # type: ignore[attr-defined]
     text = lab.last_text()
-    assert "kmt_provider_greet is exported by kmt_provider" in text
+    assert "kmt_provider exports kmt_provider_greet: load it first (%insmod kmt_provider)" in text
     assert "Unknown symbol kmt_provider_greet" in text
 
 
@@ -385,3 +477,83 @@ def test_an_oops_in_init_is_shown_and_restart_gives_a_clean_kernel(lab: RealLab)
     assert "D  the kernel died recently" in repr(lab.ok("%vm status"))
     assert "restarted with a fresh kernel" in repr(lab.ok("%vm restart"))
     assert "not tainted (0)" in repr(lab.ok("%vm status"))
+
+
+def test_kfile_files_build_and_load_with_the_module(lab: RealLab) -> None:
+    lab.ok(f"%%kfile kmt_multi/helper.h\n{HELPER_H}")
+    lab.ok(f"%%kfile kmt_multi/helper.c\n{HELPER_C}")
+    r = lab.ok(f"%%kmodule kmt_multi --load\n{MULTI}")
+    assert set(lab.session.sources("kmt_multi").texts()) == {
+        "helper.h",
+        "helper.c",
+        "kmt_multi_main.c",
+    }
+    assert r.log.splitlines()[-2:] == ["kmt_multi: helper.c doubles 21", "kmt_multi: got 42"]
+    lab.ok("%rmmod kmt_multi")
+
+
+def test_cflags_reach_the_compiler(lab: RealLab) -> None:
+    r = lab.ok(f'%%kmodule kmt_greet --load --cflags "-DGREETING=\\"hi\\""\n{GREET}')
+    assert r.log == "kmt_greet says hi"
+    lab.ok("%rmmod kmt_greet")
+
+
+def test_rmmod_force_removes_a_module_without_exit(lab: RealLab) -> None:
+    lab.ok(f"%%kmodule kmt_noexit --load\n{NOEXIT}")
+    error = lab.fails("%rmmod kmt_noexit", ModuleError)
+    assert error.errno_name == "EBUSY"  # type: ignore[attr-defined]
+    assert "%rmmod --force kmt_noexit" in lab.last_text()
+    lab.ok("%rmmod --force kmt_noexit")
+    assert "kmt_noexit" not in lab.ok("%lsmod").names
+    assert "R  a module was unloaded by force" in repr(lab.ok("%vm status"))
+
+
+def test_dmesg_follow_receives_a_record_logged_meanwhile(lab: RealLab) -> None:
+    lab.ok(f"%%kmodule kmt_later\n{LATER}")
+    assert "half a second" not in lab.ok("%insmod kmt_later").log
+    followed = lab.ok("%dmesg --follow 2")
+    assert followed.messages == ["kmt_later: half a second later"]
+    lab.ok("%rmmod kmt_later")
+
+
+def test_unknown_symbol_of_a_kernel_module_names_it(lab: RealLab) -> None:
+    if "llc" in lab.ok("%lsmod").names:
+        lab.ok("%modprobe -r llc")
+    lab.ok(f"%%kmodule kmt_llcuser\n{LLC_USER}")
+    lab.fails("%insmod kmt_llcuser", ModuleError)
+    assert "llc exports llc_sap_find: load it first (%modprobe llc)" in lab.last_text()
+    assert lab.ok("%modprobe llc").loaded == ["llc"]
+    assert "kmt_llcuser: llc_sap_find is at" in lab.ok("%insmod kmt_llcuser").log
+    lab.ok("%rmmod kmt_llcuser")
+    lab.ok("%modprobe -r llc")
+
+
+def test_vm_stop_status_log_and_start(lab: RealLab) -> None:
+    assert repr(lab.ok("%vm stop")).startswith("lab VM stopped")
+    card = lab.ok("%vm status")
+    assert isinstance(card, VMStatusCard) and "  state        stopped" in repr(card)
+    assert lab.session.running_vm is None  # the status card did not boot it
+    log = lab.ok("%vm log -n 5")
+    assert log.note == "the lab VM is not running; its last console:"
+    assert 0 < len(log.lines) <= 5
+    assert repr(lab.ok("%vm start")).startswith("lab VM ready in")
+    assert "  state        running" in repr(lab.ok("%vm status"))
+    lab.ok("%vmsh echo kmt: a line for the console > /dev/kmsg")
+    deadline = time.monotonic() + 5
+    while "kmt: a line for the console" not in repr(log := lab.ok("%vm log -n 5")):
+        assert time.monotonic() < deadline, repr(log)
+        time.sleep(0.1)
+    assert log.note == "" and 0 < len(log.lines) <= 5
+    assert not any("kmt_llcuser" in line for line in log.lines)  # a fresh console
+
+
+def test_an_oops_in_the_first_command_after_the_boot_is_shown(lab: RealLab) -> None:
+    lab.ok("%vm stop")
+    lab.fails("%insmod kmt_oops", ModuleError)  # boots the VM lazily, then oopses
+    assert "lab VM ready in" in repr(lab.shown[-3])
+    view = lab.shown[-2]
+    assert isinstance(view, CrashView), [repr(x) for x in lab.shown[-3:]]
+    assert "where  crashing_init+0x" in repr(view)
+    assert view.gdb.endswith(" kmt_oops.ko") and view.ko_path is not None
+    assert str(view.ko_path.parent) not in view._repr_html_()
+    assert isinstance(lab.shown[-1], ModuleErrorView)

@@ -180,7 +180,9 @@ def test_headers_alone_are_not_a_module() -> None:
         kbuild_text("hello", {})
 
 
-@pytest.mark.parametrize("cflags", ["$(shell id)", "-DX=$(HOME)", "-O2\nobj-m += evil.o"])
+@pytest.mark.parametrize(
+    "cflags", ["$(shell id)", "-DX=$(HOME)", "-O2\nobj-m += evil.o", '-DGREETING="hi']
+)
 def test_cflags_that_make_would_expand_on_the_host_are_refused(cflags: str) -> None:
     with pytest.raises(ValueError, match="cflags"):
         kbuild_text("hello", HELLO, cflags)
@@ -203,6 +205,25 @@ def test_kbuild_composite_object_and_cflags() -> None:
     assert "obj-m := hello.o\n" in text
     assert "hello-y := main.o util.o\n" in text
     assert "ccflags-y := -DDEBUG -I$(src)/include\n" in text
+
+
+@pytest.mark.parametrize(
+    ("cflags", "words"),
+    [
+        ('-DGREETING="hi"', ['-DGREETING="hi"']),
+        ('-DMSG="hello world"  -O1 ', ['-DMSG="hello world"', "-O1"]),
+        ("-DCH='a' -DEMPTY=\"\"", ["-DCH='a'", '-DEMPTY=""']),
+    ],
+)
+def test_cflags_reach_the_compiler_as_written(cflags: str, words: list[str]) -> None:
+    """Quotes in a -D value stay (a C string); the Kbuild line quotes them for make's shell."""
+    line = kbuild_text("hello", HELLO, cflags).splitlines()[-1]
+    assert line.startswith("ccflags-y := ")
+    echoed = subprocess.run(
+        ["sh", "-c", "printf '%s\\n' " + line.removeprefix("ccflags-y := ")],
+        capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert echoed.splitlines() == words
 
 
 def test_kbuild_single_file_with_another_name_is_composite() -> None:

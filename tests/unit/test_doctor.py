@@ -127,7 +127,9 @@ def test_run_doctor_all_set(ready: pytest.MonkeyPatch, capsys: pytest.CaptureFix
 def test_run_doctor_missing_tool(
     ready: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    ready.setattr(shutil, "which", lambda name, **kw: None if name == "gcc-12" else f"/usr/bin/{name}")
+    ready.setattr(
+        shutil, "which", lambda name, **kw: None if name == "gcc-12" else f"/usr/bin/{name}"
+    )
     assert doctor.run_doctor() == 1
     out = capsys.readouterr().out
     assert "!! gcc-12: missing" in out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -239,27 +240,73 @@ def test_insmod_unknown_symbol(guest: FakeGuest, ko: Path) -> None:
     assert error.log == ["consumer: Unknown symbol provider_add (err -2)"]
 
 
-def test_insmod_unknown_symbol_names_exporter(guest: FakeGuest, ko: Path, home: Path) -> None:
-    build = home / "builds" / "provider-89ab"
-    build.mkdir(parents=True)
-    (build / "Module.symvers").write_text(
-        f"0x1c2d3e4f\tprovider_get\t{build}/provider\tEXPORT_SYMBOL\t\n"
-        f"0x5a6b7c8d\tprovider_add\t{build}/provider\tEXPORT_SYMBOL_GPL\t\n"
-    )
-    other = home / "builds" / "unrelated-0000"
-    other.mkdir()
-    (other / "Module.symvers").write_text(
-        f"0x1\tsomething_else\t{other}/unrelated\tEXPORT_SYMBOL\t\n"
-    )
+def refuse_unknown(guest: FakeGuest, *symbols: str) -> None:
     guest.refuse(
         "insmod",
         f"insmod: ERROR: could not insert module {KO_GUEST}: Unknown symbol in module",
-        UNKNOWN_SYMBOL_LOG,
+        "".join(f"<4>[   12.3] consumer: Unknown symbol {s} (err -2)\n" for s in symbols),
     )
+
+
+def symvers(path: Path, lines: Sequence[tuple[str, str]]) -> Path:
+    """A Module.symvers exporting each (symbol, module path) pair."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("".join(f"0x1c2d3e4f\t{s}\t{m}\tEXPORT_SYMBOL\t\n" for s, m in lines))
+    return path
+
+
+def test_insmod_unknown_symbol_names_exporter_grouped_by_module(
+    guest: FakeGuest, ko: Path, home: Path
+) -> None:
+    build = home / "builds" / "provider-89ab"
+    provider = symvers(build / "Module.symvers", [
+        ("provider_get", f"{build}/provider"), ("provider_add", f"{build}/provider"),
+        ("provider_secret", f"{build}/provider"),
+    ])  # fmt: skip
+    # a build of another notebook in the shared cache is not consulted
+    other = home / "builds" / "unrelated-0000"
+    symvers(other / "Module.symvers", [("other_fn", f"{other}/unrelated")])
+    refuse_unknown(guest, "provider_secret", "provider_add", "other_fn")
     with pytest.raises(ModuleError) as info:
-        kmod.insmod(guest, ko, info=ModuleInfo("consumer"))
-    assert "provider_add is exported by provider" in info.value.hint
-    assert "load that module first" in info.value.hint
+        kmod.insmod(guest, ko, info=ModuleInfo("consumer"), symbol_sources=[provider])
+    assert info.value.hint == (
+        "the kernel does not know other_fn, provider_add, provider_secret. provider exports "
+        "provider_add, provider_secret: load it first (%insmod provider); no module known "
+        "here exports other_fn: load the module that does first, or check the spelling and "
+        "that it is exported (EXPORT_SYMBOL)."
+    )
+
+
+def test_insmod_unknown_symbol_in_a_kernel_module_suggests_modprobe(
+    guest: FakeGuest, ko: Path, tmp_path: Path
+) -> None:
+    kbuild = tmp_path / "kbuild"
+    symvers(kbuild / "Module.symvers", [
+        ("_printk", "vmlinux"), ("llc_sap_open", "net/llc/llc"),
+        ("llc_sap_close", "net/llc/llc"), ("stp_proto_register", "net/802/stp"),
+    ])  # fmt: skip
+    guest.bundle = SimpleNamespace(kbuild_dir=kbuild)  # type: ignore[attr-defined]
+    refuse_unknown(guest, "llc_sap_open", "llc_sap_close")
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=ModuleInfo("consumer"))  # no sources: the kernel's only
+    assert info.value.hint == (
+        "the kernel does not know llc_sap_close, llc_sap_open. llc exports llc_sap_close, "
+        "llc_sap_open: load it first (%modprobe llc)."
+    )
+
+
+def test_insmod_unknown_symbol_of_vmlinux_is_no_missing_module(
+    guest: FakeGuest, ko: Path, tmp_path: Path
+) -> None:
+    kbuild = tmp_path / "kbuild"
+    symvers(kbuild / "Module.symvers", [("_printk", "vmlinux")])
+    guest.bundle = SimpleNamespace(kbuild_dir=kbuild)  # type: ignore[attr-defined]
+    refuse_unknown(guest, "_printk")
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=ModuleInfo("consumer"), symbol_sources=[])
+    assert "the kernel itself (vmlinux) exports _printk, so no module is missing" in (
+        info.value.hint
+    )
 
 
 def test_insmod_invalid_parameter(guest: FakeGuest, ko: Path) -> None:
@@ -353,6 +400,20 @@ def test_rmmod_busy(guest: FakeGuest) -> None:
         kmod.rmmod(guest, "hello")
     assert "busy" in info.value.hint
     assert info.value.errno_name == "EAGAIN"
+
+
+def test_rmmod_of_a_module_without_exit_suggests_force(guest: FakeGuest) -> None:
+    guest.refuse("rmmod", "rmmod: ERROR: could not remove module hello: Device or resource busy")
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "hello")
+    assert "without a module_exit function" in info.value.hint
+    assert "%rmmod --force hello" in info.value.hint
+    assert info.value.errno_name == "EBUSY"
+
+
+def test_rmmod_force(guest: FakeGuest) -> None:
+    kmod.rmmod(guest, "hello", force=True)
+    assert guest.command("rmmod") == ["rmmod", "-f", "hello"]
 
 
 def test_modprobe_not_installed(guest: FakeGuest) -> None:

@@ -339,7 +339,21 @@ def test_unknown_symbol_names_the_exporting_module(lab: Lab) -> None:
     for name in ("provider", "consumer"):
         lab.run(f'%%kmodule {name}\nMODULE_LICENSE("GPL");')
     assert isinstance(lab.run("%insmod consumer").error_in_exec, ModuleError)
-    assert "provider_fn is exported by provider" in repr(lab.shown[-1])
+    assert "provider exports provider_fn: load it first (%insmod provider)" in repr(lab.shown[-1])
+
+
+def test_unknown_symbol_hint_ignores_builds_of_other_notebooks(lab: Lab) -> None:
+    from kernelmagic.session import LabSession
+
+    lab.vm.needs["consumer"] = "provider_fn"
+    lab.builder.exports["provider"] = "provider_fn"
+    other = LabSession(lambda: lab.vm, builder=lab.builder, show=lambda obj: None)
+    other.set_main("provider", 'MODULE_LICENSE("GPL");')
+    other.build("provider")  # in the shared build cache, not in this notebook
+    lab.run('%%kmodule consumer\nMODULE_LICENSE("GPL");')
+    assert isinstance(lab.run("%insmod consumer").error_in_exec, ModuleError)
+    text = repr(lab.shown[-1])
+    assert "no module known here exports provider_fn" in text and "(%insmod" not in text
 
 
 # -- %dmesg ------------------------------------------------------------------------------------

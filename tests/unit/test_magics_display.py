@@ -190,3 +190,17 @@ def test_shell_result_text() -> None:
     assert repr(ShellResult("x", ExecResult(2, "", "no\n"))) == "no\n[exit status 2]"
     killed = ShellResult("x", ExecResult(137, "", "", signal=9))
     assert repr(killed) == "[killed by signal 9]"
+
+
+def test_crash_view_keeps_host_paths_out_of_text_and_html(tmp_path: Path) -> None:
+    ko = tmp_path / "builds" / "crash-0123abcd" / "crash.ko"
+    report = CrashReport("oops", "BUG: x", "BUG: x\nRIP: y", module="crash",
+                         function="crash_init", offset=0x13)  # fmt: skip
+    view = CrashView(report, next_step="restart", ko_path=ko)
+    gdb = "gdb -batch -ex 'list *(crash_init+0x13)' crash.ko"
+    assert view.gdb == gdb and view.ko_path == ko  # the build folder, for the curious
+    assert f"decode {gdb}" in repr(view)
+    assert "crash.ko" in view._repr_html_()
+    for rendered in (repr(view), view._repr_html_()):
+        assert str(tmp_path) not in rendered
+    assert CrashView(report, next_step="restart").gdb == ""

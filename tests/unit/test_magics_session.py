@@ -50,6 +50,19 @@ def test_vm_subcommands(lab: Lab) -> None:
     assert lab.run("%vm bogus").error_in_exec is not None
 
 
+def test_vm_status_never_starts_the_vm(lab: Lab) -> None:
+    card = lab.run("%vm").result
+    assert isinstance(card, VMStatusCard) and not card.status.running
+    assert "  state        stopped" in repr(card) and card.facts is None
+    assert "  start        %vm start, or any command that needs the VM" in repr(card)
+    assert lab.vm.starts == 0
+    lab.run("%vm start")
+    assert "  state        running" in repr(lab.run("%vm status").result)
+    lab.run("%vm stop")
+    assert "  state        stopped" in repr(lab.run("%vm status").result)
+    assert lab.vm.starts == 1 and not lab.vm.is_running()
+
+
 def test_vm_status_explains_taint(lab: Lab) -> None:
     lab.run(f"%%kmodule hello --load\n{MODULE}")
     card = lab.run("%vm status").result
@@ -105,9 +118,11 @@ def test_a_fatal_crash_shows_the_report_and_the_next_command_restarts(
     )
 
 
-def test_an_oops_the_kernel_survives_is_shown_with_the_failure(lab: Lab) -> None:
+@pytest.mark.parametrize("booted", [True, False], ids=["vm-up", "first-command-boots"])
+def test_an_oops_the_kernel_survives_is_shown_with_the_failure(lab: Lab, booted: bool) -> None:
     lab.run(f"%%kmodule crash\n{MODULE}")
-    lab.session.vm  # noqa: B018
+    if booted:
+        lab.session.vm  # noqa: B018
 
     def oops(argv: list[str]) -> None:
         if argv[0] == "insmod":
@@ -124,7 +139,7 @@ def test_an_oops_the_kernel_survives_is_shown_with_the_failure(lab: Lab) -> None
     crash, error = lab.shown[-2:]
     assert isinstance(crash, CrashView) and "tainted (D)" in repr(crash)
     assert isinstance(error, ModuleErrorView) and "kernel log" not in repr(error)
-    assert lab.vm.is_running()
+    assert lab.vm.is_running() and lab.vm.starts == 1
 
 
 def test_a_vm_that_stopped_by_itself_is_restarted_with_a_note(lab: Lab) -> None:
