@@ -32,6 +32,7 @@ from typing import Any
 
 from . import debian, initramfs, paths
 from .errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
+from .procs import pid_alive
 
 log = logging.getLogger(__name__)
 
@@ -198,7 +199,7 @@ def build_bundle(
     for stale in base.glob(".tmp-*"):
         # Another process's build in progress is left alone; a dead one's is removed.
         owner = stale.name.rsplit("-", 1)[-1]
-        if not owner.isdigit() or not _pid_alive(int(owner)):
+        if not owner.isdigit() or not pid_alive(int(owner)):
             shutil.rmtree(stale, ignore_errors=True)
     work = base / f".tmp-{release}-{os.getpid()}"
     try:
@@ -225,16 +226,6 @@ def _manifest_versions(root: Path) -> dict[str, str]:
         return {p["name"]: p["version"] for p in manifest["packages"]}
     except (OSError, ValueError, KeyError, TypeError):
         return {}
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _resolve_default_release(base: Path) -> str:

@@ -34,7 +34,7 @@ class Package:
     sha256: str
 
 
-def _run(argv: list[str], timeout: float = APT_TIMEOUT) -> str:
+def _run(argv: list[str], timeout: float = APT_TIMEOUT, cwd: Path | None = None) -> str:
     if shutil.which(argv[0]) is None:
         raise SetupError(
             f"{argv[0]} is not installed; kernelmagic builds its VM from Debian packages "
@@ -43,7 +43,7 @@ def _run(argv: list[str], timeout: float = APT_TIMEOUT) -> str:
     env = dict(os.environ, LC_ALL="C", LANG="C")
     try:
         proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=env, check=False
+            argv, capture_output=True, text=True, timeout=timeout, env=env, check=False, cwd=cwd
         )
     except subprocess.TimeoutExpired as exc:
         raise BundleBuildError(f"{' '.join(argv)} timed out after {timeout:.0f} s") from exc
@@ -129,7 +129,7 @@ def download(names: list[str], dest: Path, pins: Mapping[str, str] | None = None
             # As root apt drops to the _apt user, who may not write here; that
             # only costs a warning, which we silence by downloading as root.
             argv[1:1] = ["-o", "APT::Sandbox::User=root"]
-        _run_in(argv, dest)
+        _run(argv, cwd=dest)
     packages = []
     for name, version in wanted.items():
         path = _find_deb(dest, name, version)
@@ -154,20 +154,6 @@ def _version_key(version: str) -> list[tuple[int, object]]:
     # Good enough for picking the newest of a few cached builds of one package.
     return [(0, int(part)) if part.isdigit() else (1, part)
             for part in re.split(r"[.:+~-]", version)]  # fmt: skip
-
-
-def _run_in(argv: list[str], cwd: Path) -> None:
-    env = dict(os.environ, LC_ALL="C", LANG="C")
-    try:
-        proc = subprocess.run(
-            argv, cwd=cwd, capture_output=True, text=True, timeout=APT_TIMEOUT, env=env
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BundleBuildError(f"{' '.join(argv)} timed out") from exc
-    if proc.returncode != 0:
-        raise BundleBuildError(
-            f"apt-get download failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
-        )
 
 
 def _find_deb(folder: Path, name: str, version: str) -> Path | None:

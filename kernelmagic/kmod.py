@@ -107,6 +107,17 @@ def clear_log(vm: Guest) -> None:
     vm.exec(["dmesg", "-c"], timeout=15, check=True)
 
 
+def _run_logged(
+    vm: Guest, argv: list[str], timeout: float
+) -> tuple[ExecResult, list[LogRecord], float]:
+    """Run a module tool in the guest; return its result, the records it logged, its time."""
+    mark = log_mark(vm)
+    started = time.monotonic()
+    result = vm.exec(argv, timeout=timeout)
+    duration = time.monotonic() - started
+    return result, log_since(vm, mark), duration
+
+
 # -- parameters ----------------------------------------------------------------------
 
 
@@ -170,11 +181,7 @@ def insmod(
     info = info or read_modinfo(ko)
     args = kernel_params(params)
     argv = ["insmod", vm.guest_path(ko), *args]
-    mark = log_mark(vm)
-    started = time.monotonic()
-    result = vm.exec(argv, timeout=timeout)
-    duration = time.monotonic() - started
-    records = log_since(vm, mark)
+    result, records, duration = _run_logged(vm, argv, timeout)
     if result.exit_code != 0:
         raise _load_error(vm, info, argv, result, records, symbol_sources or ())
     return ModuleOperation("insmod", info.name, argv, records, duration)
@@ -183,11 +190,7 @@ def insmod(
 def rmmod(vm: Guest, name: str, *, force: bool = False, timeout: float = 60.0) -> ModuleOperation:
     name = module_name(name)
     argv = ["rmmod", *(["-f"] if force else []), name]
-    mark = log_mark(vm)
-    started = time.monotonic()
-    result = vm.exec(argv, timeout=timeout)
-    duration = time.monotonic() - started
-    records = log_since(vm, mark)
+    result, records, duration = _run_logged(vm, argv, timeout)
     if result.exit_code != 0:
         message = _tool_message(result)
         hint = ""
@@ -222,11 +225,7 @@ def modprobe(
     """Load (or with ``remove`` unload) a module and its dependencies by name."""
     name = module_name(name)
     argv = ["modprobe", *(["-r"] if remove else []), name, *kernel_params(params)]
-    mark = log_mark(vm)
-    started = time.monotonic()
-    result = vm.exec(argv, timeout=timeout)
-    duration = time.monotonic() - started
-    records = log_since(vm, mark)
+    result, records, duration = _run_logged(vm, argv, timeout)
     if result.exit_code != 0:
         message = _tool_message(result)
         hint = ""

@@ -39,6 +39,7 @@ from .errors import (
     VMError,
     VMNotRunning,
 )
+from .procs import pid_alive
 from .qmp import QMPClient
 
 log = logging.getLogger(__name__)
@@ -546,18 +547,8 @@ def clean_stale_runtime_dirs() -> None:
             pid = int((folder / "owner.pid").read_text())
         except (OSError, ValueError):
             continue
-        if not _pid_alive(pid):
+        if not pid_alive(pid):
             shutil.rmtree(folder, ignore_errors=True)
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 @atexit.register

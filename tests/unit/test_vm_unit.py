@@ -16,6 +16,7 @@ from kernelmagic import vm as kvm
 from kernelmagic.agent import ExecResult
 from kernelmagic.bundle import Bundle
 from kernelmagic.errors import VMError, VMNotRunning
+from kernelmagic.procs import pid_alive
 from kernelmagic.vm import LabVM
 
 RELEASE = "6.1.0-56-amd64"
@@ -130,8 +131,8 @@ def test_clean_stale_runtime_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_pid_alive() -> None:
-    assert kvm._pid_alive(os.getpid())
-    assert not kvm._pid_alive(_dead_pid())
+    assert pid_alive(os.getpid())
+    assert not pid_alive(_dead_pid())
 
 
 # -- guest_path ----------------------------------------------------------------------
