@@ -36,6 +36,7 @@ __all__ = [
     "module_not_loaded",
     "param_value",
     "path_absent",
+    "path_exists",
     "proc_contains",
     "slab_objects",
     "sysfs_value",
@@ -286,6 +287,14 @@ def device_exists(path: str, *, char: bool = True, hint: str = "", vm: Any = Non
         f"{path} is {'not a character device' if _exists(vm, path) else 'missing'}",
         hint or "is the module loaded, and did misc_register() succeed (see the log)?",
     )
+
+
+def path_exists(path: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+    """``path`` exists in the guest (a file, a folder or a link, such as a sysfs entry)."""
+    vm = _vm(vm)
+    if _exists(vm, path):
+        return CheckResult(f"{path} exists")
+    raise CheckFailed(f"{path} does not exist", hint or "is the module loaded?")
 
 
 def path_absent(path: str, *, hint: str = "", vm: Any = None) -> CheckResult:

@@ -33,9 +33,11 @@ from .errors import UsageError
 
 __all__ = [
     "build_user_program",
+    "guest_write",
     "kmodule_cells",
     "make_student_version",
     "make_student_versions",
+    "require_parameter",
     "strip_solutions",
     "user_program",
 ]
@@ -171,6 +173,37 @@ def user_program(name: str, source: str, *, vm: Any = None) -> str:
     from .check import _vm
 
     return str(_vm(vm).guest_path(build_user_program(name, source)))
+
+
+def require_parameter(name: str, value: object, ok: bool, expected: str) -> None:
+    """Refuse a lesson parameter that makes no sense, in one clear line.
+
+    Lessons call this right after their ``parameters`` cell, so a papermill run with a
+    bad value stops there, saying which parameter and what it should be, instead of
+    failing somewhere later for a reason that is hard to trace back::
+
+        course.require_parameter("count", count, isinstance(count, int) and count >= 0,
+                                 "a whole number, 0 or more")
+    """
+    if not ok:
+        raise UsageError(f"parameter {name} = {value!r} is not valid: it must be {expected}")
+
+
+def guest_write(path: str, data: str | bytes, *, vm: Any = None) -> None:
+    """Write ``data`` to the guest file ``path`` (a device, a sysfs attribute), no shell.
+
+    Text from a lesson's parameters can hold quotes, ``$`` or backquotes, which a shell
+    command line would interpret; here the bytes go to ``dd``'s standard input through
+    the guest agent, and ``dd`` hands them to the file in one ``write()`` (data up to
+    4 KiB, a pipe's atomic size, arrives in one piece). A refused write (``store()``
+    returned an error) raises ``GuestCommandError`` with dd's message.
+    """
+    from .check import _vm
+
+    payload = data.encode() if isinstance(data, str) else bytes(data)
+    if len(payload) > 4096:
+        raise UsageError(f"guest_write: {len(payload)} bytes is more than the 4096 it handles")
+    _vm(vm).exec(["dd", f"of={path}", "bs=4096"], input=payload, timeout=30, check=True)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -35,9 +35,6 @@ static ssize_t kmchar_read(struct file *file, char __user *buf, size_t count, lo
 static ssize_t kmchar_write(struct file *file, const char __user *buf, size_t count,
 			    loff_t *ppos)
 {
-	/* TODO: copy up to sizeof(message) bytes from user space into message,
-	 * under the lock; return count */
-	/* BEGIN SOLUTION */
 	size_t len = min(count, sizeof(message));
 
 	mutex_lock(&lock);
@@ -49,7 +46,6 @@ static ssize_t kmchar_write(struct file *file, const char __user *buf, size_t co
 	mutex_unlock(&lock);
 	pr_info("kmchar: stored %zu bytes\n", len);
 	return count;
-	/* END SOLUTION */
 }
 
 static long kmchar_ioctl(struct file *file, unsigned int cmd, unsigned long arg)

@@ -11,10 +11,7 @@ int provider_secret(void);
 
 static int __init consumer_init(void)
 {
-	/* TODO: log provider_add(2, 3) and provider_secret() */
-	/* BEGIN SOLUTION */
 	pr_info("consumer: 2 + 3 = %d, secret %d\n", provider_add(2, 3), provider_secret());
-	/* END SOLUTION */
 	return 0;
 }
 

@@ -33,12 +33,9 @@ static int __init debugging_init(void)
 	pr_info("level 6, info: informational\n");
 	pr_debug("level 7, debug: only with dynamic debug on\n");
 
-	/* TODO: call debugging_step(i) for i = 1..steps, sum the results, log the sum */
-	/* BEGIN SOLUTION */
 	for (i = 1; i <= steps; i++)
 		total += debugging_step(i);
 	pr_info("sum of squares up to %d is %d\n", steps, total);
-	/* END SOLUTION */
 	return 0;
 }
 

@@ -8,19 +8,13 @@
 
 static int __init lifecycle_init(void)
 {
-	/* TODO: log that init ran (pr_info), starting with "lifecycle: " */
-	/* BEGIN SOLUTION */
 	pr_info("lifecycle: init ran, the kernel has linked me in\n");
-	/* END SOLUTION */
 	return 0;
 }
 
 static void __exit lifecycle_exit(void)
 {
-	/* TODO: log that exit ran */
-	/* BEGIN SOLUTION */
 	pr_info("lifecycle: exit ran, the kernel will free my memory now\n");
-	/* END SOLUTION */
 }
 
 module_init(lifecycle_init);

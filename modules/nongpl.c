@@ -2,8 +2,9 @@
 /*
  * nongpl.c - what a module under a GPL-incompatible license gets: it may use symbols
  * exported with EXPORT_SYMBOL (provider_add), not those exported with
- * EXPORT_SYMBOL_GPL (provider_secret: modpost refuses to link it), and loading it
- * taints the kernel with P ("module license 'Proprietary' taints kernel").
+ * EXPORT_SYMBOL_GPL (provider_secret: to this module the loader treats it as unknown,
+ * and modpost already refuses the build, see faults/greedy.c), and loading it taints
+ * the kernel with P ("module license 'Proprietary' taints kernel").
  * (The file itself is GPL, like all of modules/: the license below is the lesson.)
  */
 #include <linux/init.h>

@@ -29,15 +29,11 @@ static int __init params_init(void)
 {
 	int i, sum = 0;
 
-	/* TODO: greet `who` `count` times (at most 5), louder when `loud` is set,
-	 * then log how many numbers were given and their sum */
-	/* BEGIN SOLUTION */
 	for (i = 0; i < count && i < 5; i++)
 		pr_info("params: %s, %s%s\n", loud ? "HELLO" : "hello", who, loud ? "!" : ".");
 	for (i = 0; i < nums_count; i++)
 		sum += nums[i];
 	pr_info("params: %d numbers, sum %d\n", nums_count, sum);
-	/* END SOLUTION */
 	return 0;
 }
 

@@ -4,6 +4,10 @@
  *
  * Since Linux 5.6, proc_create() takes a struct proc_ops, not a struct
  * file_operations; many tutorials still show the old form, which no longer compiles.
+ *
+ * The file counts how often it was opened. The count goes up in open(), not in
+ * show(): seq_file may call show() more than once for one read (when its buffer was
+ * too small, it retries with a bigger one), but open() runs once per open().
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -16,16 +20,14 @@ static struct proc_dir_entry *entry;
 
 static int kmproc_show(struct seq_file *m, void *v)
 {
-	/* TODO: print "hello from /proc" and how many times the file was opened */
-	/* BEGIN SOLUTION */
 	seq_puts(m, "hello from /proc\n");
-	seq_printf(m, "opened %d times\n", atomic_inc_return(&opens));
-	/* END SOLUTION */
+	seq_printf(m, "opened %d times\n", atomic_read(&opens));
 	return 0;
 }
 
 static int kmproc_open(struct inode *inode, struct file *file)
 {
+	atomic_inc(&opens);
 	return single_open(file, kmproc_show, NULL);
 }
 

@@ -13,14 +13,11 @@ int provider_add(int a, int b)
 }
 EXPORT_SYMBOL(provider_add);
 
-/* TODO: a function provider_secret() returning 42, exported to GPL modules only */
-/* BEGIN SOLUTION */
 int provider_secret(void)
 {
 	return 42;
 }
 EXPORT_SYMBOL_GPL(provider_secret);
-/* END SOLUTION */
 
 static int __init provider_init(void)
 {

@@ -21,15 +21,12 @@ static ssize_t value_show(struct kobject *kobj, struct kobj_attribute *attr, cha
 static ssize_t value_store(struct kobject *kobj, struct kobj_attribute *attr,
 			   const char *buf, size_t count)
 {
-	/* TODO: parse buf as an int into value (kstrtoint), log it, return count */
-	/* BEGIN SOLUTION */
 	int err = kstrtoint(buf, 10, &value);
 
 	if (err)
 		return err;
 	pr_info("sysfs_demo: value set to %d\n", value);
 	return count;
-	/* END SOLUTION */
 }
 
 static struct kobj_attribute value_attr = __ATTR(value, 0644, value_show, value_store);

@@ -45,15 +45,12 @@ static int __init unwind_init(void)
 	pr_info("unwind: step 3, item allocated\n");
 	return 0;
 
-	/* TODO: the unwind labels out_buffer and out_cache, each undoing one step */
-	/* BEGIN SOLUTION */
 out_buffer:
 	kfree(buffer);
 	pr_info("unwind: undo step 2, buffer freed\n");
 out_cache:
 	kmem_cache_destroy(item_cache);
 	pr_info("unwind: undo step 1, cache destroyed\n");
-	/* END SOLUTION */
 out:
 	pr_err("unwind: init failed at step %d: %d\n", fail_at, err);
 	return err;
@@ -61,12 +58,9 @@ out:
 
 static void __exit unwind_exit(void)
 {
-	/* TODO: release the item, the buffer and the cache, in reverse order */
-	/* BEGIN SOLUTION */
 	kmem_cache_free(item_cache, item);
 	kfree(buffer);
 	kmem_cache_destroy(item_cache);
-	/* END SOLUTION */
 	pr_info("unwind: everything released\n");
 }
 

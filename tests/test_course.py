@@ -5,24 +5,34 @@
   ``modules/`` (solutions filled in), so the tested reference C is what learners run;
 - every lesson has objectives, a ``parameters`` cell, an exercise with a solution region,
   a check cell and a summary, and names the course kernel;
-- student versions drop solutions and outputs, and land outside ``notebooks/``.
+- student versions drop solutions and outputs, and land outside ``notebooks/``;
+- the demos of a lesson never load a module that has a solution region (in the student
+  version such a module would be a skeleton, and the demo would fail or lose its point);
+- (integration: needs the bundle's kbuild tree) the student version of every
+  ``%%kmodule`` cell compiles without warnings, so a learner starts from a skeleton that
+  builds.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import nbformat
 import pytest
 
+from kernelmagic.build import BuildResult, build
 from kernelmagic.course import (
     SolutionMarkerError,
     has_solution,
     kmodule_cells,
+    make_student_version,
     make_student_versions,
+    require_parameter,
     strip_solutions,
 )
+from kernelmagic.errors import BuildError, UsageError
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -69,8 +79,16 @@ def test_lesson_structure(lesson: Path) -> None:
     assert any("kernelmagic import check" in c.source for c in code), "no check cell"
 
 
+def _embedded(lesson: str, variable: str) -> str:
+    """The text of ``VARIABLE = r'''...'''`` in a code cell of a lesson."""
+    nb = nbformat.read(NOTEBOOKS / lesson, as_version=4)
+    cell = next(c.source for c in nb.cells if f"{variable} = r'''" in c.source)
+    return cell.split(f"{variable} = r'''\n", 1)[1].split("'''", 1)[0]
+
+
 def test_every_reference_module_is_used() -> None:
     used = {name for lesson in LESSONS for name, _b, _c in kmodule_cells(lesson)}
+    used.add("greedy")  # built from Python in lesson 05, see test_greedy_matches_modules_faults
     files = {p.stem for p in MODULES.glob("*.c")} | {p.stem for p in MODULES.glob("faults/*.c")}
     assert files <= used, f"modules no lesson uses: {sorted(files - used)}"
 
@@ -130,7 +148,60 @@ def test_student_versions_refuse_notebooks_dir() -> None:
 
 
 def test_user_program_matches_modules_user() -> None:
-    nb = nbformat.read(NOTEBOOKS / "09_char_device.ipynb", as_version=4)
-    cell = next(c.source for c in nb.cells if "CTL_SOURCE = r'''" in c.source)
-    embedded = cell.split("CTL_SOURCE = r'''\n", 1)[1].split("'''", 1)[0]
+    embedded = _embedded("09_char_device.ipynb", "CTL_SOURCE")
     assert embedded == (MODULES / "user" / "kmchar_ctl.c").read_text()
+
+
+def test_greedy_matches_modules_faults() -> None:
+    """Lesson 05 builds greedy.c (whose build fails on purpose) from a Python string, so
+    that papermill, which stops at any error output, runs the lesson through."""
+    embedded = _embedded("05_symbols_and_dependencies.ipynb", "GREEDY_SOURCE")
+    assert embedded == (MODULES / "faults" / "greedy.c").read_text()
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_demos_load_only_complete_modules(lesson: Path) -> None:
+    nb = nbformat.read(lesson, as_version=4)
+    skeletons = {name for name, body, _c in kmodule_cells(lesson) if has_solution(body)}
+    for cell in nb.cells:
+        if cell.cell_type == "markdown" and re.search(r"^## Exercise", cell.source, re.M):
+            break
+        if cell.cell_type != "code":
+            continue
+        for name in re.findall(r"%(?:insmod|modprobe)\s+(\w+)", cell.source):
+            assert name not in skeletons, (
+                f"{lesson.name}: a demo before the exercise loads {name}, which has a TODO "
+                "skeleton in the student version"
+            )
+
+
+def test_require_parameter() -> None:
+    require_parameter("count", 3, True, "a whole number")
+    with pytest.raises(UsageError, match=r"parameter count = -1 is not valid: it must be a"):
+        require_parameter("count", -1, False, "a whole number, 0 or more")
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_student_kmodule_cells_build(lesson: Path, bundle: object, tmp_path: Path) -> None:
+    """Each %%kmodule cell of the student version builds, in notebook order.
+
+    As in a notebook session, a cell is built with the Module.symvers of the modules
+    built before it that export symbols (the consumer needs the provider's).
+    """
+    student = make_student_version(lesson, tmp_path / lesson.name)
+    built: dict[str, BuildResult] = {}
+    for name, body, _cell in kmodule_cells(student):
+        extra = [
+            b.build_dir for other, b in sorted(built.items())
+            if other != name and (b.build_dir / "Module.symvers").stat().st_size > 0
+        ]  # fmt: skip
+        try:
+            result = build(name, {f"{name}.c": body}, extra_symbols=extra)
+        except BuildError as exc:
+            pytest.fail(f"{lesson.name}: the student version of {name} does not build: {exc}")
+        assert not result.warnings, (
+            f"{lesson.name}: the student version of {name} builds with warnings: "
+            f"{[str(w) for w in result.warnings]}"
+        )
+        built[name] = result

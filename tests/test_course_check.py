@@ -67,6 +67,7 @@ def test_passing_checks(guest: FakeGuest) -> None:
     check.sysfs_value("/sys/kernel/kmsysfs/value", 42, vm=guest)
     check.device_exists("/dev/kmchar", vm=guest)
     check.path_absent("/proc/nothing", vm=guest)
+    check.path_exists("/sys/kernel/kmsysfs", vm=guest)
     assert check.slab_objects("leak_obj", vm=guest) == 120
     assert check.slab_objects("nothing", vm=guest) is None
 
@@ -90,6 +91,7 @@ def test_result_renders() -> None:
         (lambda g: check.sysfs_value("/sys/kernel/kmsysfs/value", 7, vm=g), "expected '7'"),
         (lambda g: check.device_exists("/dev/other", vm=g), "missing"),
         (lambda g: check.path_absent("/dev/kmchar", vm=g), "still exists"),
+        (lambda g: check.path_exists("/sys/module/crc16", vm=g), "does not exist"),
     ],
 )
 def test_failing_checks_explain(guest: FakeGuest, call, words: str) -> None:  # type: ignore[no-untyped-def]

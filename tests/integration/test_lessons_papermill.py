@@ -1,9 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""Every lesson runs under papermill with a non-default parameter, and shows its effect.
+"""Every lesson runs under papermill with non-default parameters, and shows their effect.
 
 This is how instructors batch-run the lessons (and students' submissions): papermill
 injects the parameters after the cell tagged ``parameters`` and executes the notebook on
-the course's Jupyter kernel, which starts its own lab VM.
+the course's Jupyter kernel, which starts its own lab VM. Besides one ordinary change per
+lesson, the edge cases are run too: values a lesson must handle (0 where 0 means "none",
+text with quotes and ``$`` that must never reach a shell), and a value that makes no sense,
+which the lesson must refuse at its top with a clear message.
 """
 
 from __future__ import annotations
@@ -14,49 +17,63 @@ from typing import Any
 import nbformat
 import pytest
 
+from kernelmagic.bundle import Bundle
+
 pytestmark = pytest.mark.integration
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 
-# lesson -> (parameters, texts the executed notebook's outputs must contain)
-CASES: dict[str, tuple[dict[str, Any], list[str]]] = {
-    "00_welcome": ({"guest_command": "cat /proc/version"}, ["Linux version 6."]),
-    "01_what_modules_are": ({"module_to_inspect": "fuse"}, ["module fuse", "fuse.ko"]),
-    "02_hello_kernel": (
-        {"who": "Kernel Hacker"},
-        ["Hello, Kernel Hacker!", "Goodbye, Kernel Hacker!"],
-    ),
-    "03_loading_and_unloading": ({"real_module": "tcp_lp"}, ["modprobe tcp_lp: loaded tcp_lp"]),
-    "04_module_parameters": (
-        {"who": "Papermill Run", "count": 3},
-        ["params: hello, Papermill Run.", "params: count was 3 at unload"],
-    ),
-    "05_symbols_and_dependencies": ({"symbol": "provider_secret"}, ["provider_secret\t[provider]"]),
-    "06_debugging": ({"steps": 4}, ["sum of squares up to 4 is 30"]),
-    "07_best_practices": (
-        {"fail_at": 3},
-        ["unwind: undo step 2, buffer freed", "init failed at step 3"],
-    ),
-    "08_procfs_and_sysfs": ({"new_value": 1234}, ["sysfs_demo: value set to 1234"]),
-    "09_char_device": ({"message": "papermill was here"}, ["length 18", "stored 18 bytes"]),
-}
+# (lesson, parameters, texts the executed notebook's outputs must contain)
+CASES: list[tuple[str, dict[str, Any], list[str]]] = [
+    ("00_welcome", {"guest_command": "cat /proc/version"}, ["Linux version 6."]),
+    ("01_what_modules_are", {"module_to_inspect": "fuse"}, ["module fuse", "fuse.ko"]),
+    ("02_hello_kernel", {"who": "Kernel Hacker"},
+     ["Hello, Kernel Hacker!", "Goodbye, Kernel Hacker!"]),
+    ("02_hello_kernel", {"who": "O'Neil $HOME `id` & co"},
+     ["Hello, O'Neil $HOME `id` & co!", "Goodbye, O'Neil $HOME `id` & co!"]),
+    ("03_loading_and_unloading", {"real_module": "tcp_lp"},
+     ["modprobe tcp_lp: loaded tcp_lp", "modprobe -r tcp_lp: unloaded tcp_lp"]),
+    ("04_module_parameters", {"who": "Papermill Run", "count": 3},
+     ["params: hello, Papermill Run.", "repeat: 3: Papermill Run", "times is 3 at unload"]),
+    ("04_module_parameters", {"who": "O'Neil $HOME", "count": 0},
+     ["who = O'Neil $HOME", "params: 3 numbers, sum 6", "repeat: times is 0 at unload"]),
+    ("05_symbols_and_dependencies", {"symbol": "provider_secret"},
+     ["provider_secret\t[provider]"]),
+    ("05_symbols_and_dependencies", {"symbol": "no_such_symbol"},
+     ["no_such_symbol is not in /proc/kallsyms"]),
+    ("06_debugging", {"steps": 4}, ["sum of squares up to 4 is 30", "squares: 4 squared is 16"]),
+    ("06_debugging", {"steps": 0}, ["sum of squares up to 0 is 0"]),
+    ("07_best_practices", {"fail_at": 3},
+     ["unwind: undo step 2, buffer freed", "init failed at step 3"]),
+    ("07_best_practices", {"fail_at": 0},
+     ["fail_at=0: no step failed", "unwind: everything released"]),
+    ("08_procfs_and_sysfs", {"new_value": 1234},
+     ["kmbox: value set to 1234", "the box holds 1234"]),
+    ("08_procfs_and_sysfs", {"new_value": -7}, ["kmbox: value set to -7", "the box holds -7"]),
+    ("09_char_device", {"message": "papermill was here"},
+     ["length 18", "PAPERMILL WAS HERE", "kmupper: stored 18 bytes"]),
+    ("09_char_device", {"message": 'say "hi" for $5 `now` \\ ok'},
+     ['say "hi" for $5 `now` \\ ok', 'SAY "HI" FOR $5 `NOW` \\ OK', "length 26"]),
+]  # fmt: skip
+
+# (lesson, parameters that make no sense, the start of the message the lesson must give)
+NONSENSE: list[tuple[str, dict[str, Any], str]] = [
+    ("07_best_practices", {"fail_at": 7}, "parameter fail_at = 7 is not valid"),
+    ("04_module_parameters", {"count": -1}, "parameter count = -1 is not valid"),
+    ("09_char_device", {"message": ""}, "parameter message = '' is not valid"),
+]
 
 
-def _skip_without_lab() -> None:
+@pytest.fixture(scope="module")
+def course_kernel(bundle: Bundle) -> str:
+    """The course's Jupyter kernel; without it (or the bundle) these tests fail."""
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
-
-    from kernelmagic.errors import KernelMagicError
 
     try:
         KernelSpecManager().get_kernel_spec("kernelmagic")
     except NoSuchKernel:
-        pytest.skip("the kernelmagic Jupyter kernel is not installed (make setup)")
-    try:
-        from kernelmagic.bundle import Bundle
-
-        Bundle.load()
-    except (KernelMagicError, OSError) as exc:
-        pytest.skip(f"no lab VM bundle: {exc}")
+        pytest.fail("the kernelmagic Jupyter kernel is not installed (make setup)")
+    return "kernelmagic"
 
 
 def _output_text(nb: Any) -> str:
@@ -65,34 +82,65 @@ def _output_text(nb: Any) -> str:
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream":
                 parts.append(out.get("text", ""))
+            elif out.get("output_type") == "error":
+                parts.append(f"{out.get('ename')}: {out.get('evalue')}")
             elif "data" in out:
                 parts.append(out["data"].get("text/plain", ""))
     return "\n".join(parts)
 
 
-def test_every_lesson_has_a_case() -> None:
-    assert sorted(CASES) == sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
-
-
-@pytest.mark.parametrize("lesson", sorted(CASES))
-def test_lesson_under_papermill(lesson: str, tmp_path: Path) -> None:
-    _skip_without_lab()
+def _run(lesson: str, parameters: dict[str, Any], out: Path, kernel: str) -> Any:
     import papermill
 
-    parameters, expected = CASES[lesson]
-    out = tmp_path / f"{lesson}.ipynb"
     papermill.execute_notebook(
         str(NOTEBOOKS / f"{lesson}.ipynb"),
         str(out),
         parameters=parameters,
-        kernel_name="kernelmagic",
+        kernel_name=kernel,
         cwd=str(NOTEBOOKS),
         progress_bar=False,
         execution_timeout=300,
     )
-    nb = nbformat.read(out, as_version=4)
+    return nbformat.read(out, as_version=4)
+
+
+def test_every_lesson_has_a_case() -> None:
+    lessons = sorted(p.stem for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
+    assert sorted({lesson for lesson, _p, _e in CASES}) == lessons
+
+
+@pytest.mark.parametrize(
+    ("lesson", "parameters", "expected"), CASES,
+    ids=[f"{lesson}-{'-'.join(f'{k}={v}' for k, v in p.items())}" for lesson, p, _e in CASES],
+)  # fmt: skip
+def test_lesson_under_papermill(
+    lesson: str, parameters: dict[str, Any], expected: list[str], tmp_path: Path,
+    course_kernel: str,
+) -> None:  # fmt: skip
+    nb = _run(lesson, parameters, tmp_path / f"{lesson}.ipynb", course_kernel)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected, "papermill did not inject the parameters"
     text = _output_text(nb)
     for snippet in expected:
-        assert snippet in text, f"{lesson}: {snippet!r} not in the outputs"
+        assert snippet in text, f"{lesson} {parameters}: {snippet!r} not in the outputs"
+
+
+@pytest.mark.parametrize(
+    ("lesson", "parameters", "message"), NONSENSE,
+    ids=[f"{lesson}-{'-'.join(f'{k}={v}' for k, v in p.items())}" for lesson, p, _m in NONSENSE],
+)  # fmt: skip
+def test_nonsense_parameter_is_refused_at_the_top(
+    lesson: str, parameters: dict[str, Any], message: str, tmp_path: Path, course_kernel: str,
+) -> None:  # fmt: skip
+    import papermill
+
+    out = tmp_path / f"{lesson}.ipynb"
+    with pytest.raises(papermill.PapermillExecutionError) as info:
+        _run(lesson, parameters, out, course_kernel)
+    assert message in str(info.value)
+    nb = nbformat.read(out, as_version=4)
+    failed = next(
+        c for c in nb.cells
+        if any(o.get("output_type") == "error" for o in c.get("outputs", []))
+    )  # fmt: skip
+    assert "course.require_parameter" in failed.source, "the lesson should refuse it at its top"

@@ -10,24 +10,29 @@ modules/faults/ must each show the fault they exist for.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from kernelmagic import kmod
 from kernelmagic.build import BuildResult, build
-from kernelmagic.errors import KernelMagicError, ModuleError
+from kernelmagic.bundle import Bundle
+from kernelmagic.errors import BuildError, KernelMagicError, ModuleError
 from kernelmagic.vm import LabVM
 
 pytestmark = pytest.mark.integration
 
 MODULES = Path(__file__).resolve().parents[2] / "modules"
 REFERENCE = sorted(p for p in MODULES.glob("*.c"))
-# Modules that need another one loaded first (provider -> consumer).
-NEEDS = {"consumer": "provider", "nongpl": "provider"}
+# Modules that need another of ours loaded first (provider -> consumer).
+NEEDS = {"consumer": "provider", "nongpl": "provider", "borrower": "provider"}
+# Modules that need one of the kernel's modules loaded first (insmod does not resolve it).
+KERNEL_NEEDS = {"checksum": "crc16"}
 # Parameters that make a module print its interesting part; defaults must work too.
-PARAMS: dict[str, list[str]] = {"hello": ['name="Linux Enthusiast"']}
+PARAMS: dict[str, list[str]] = {
+    "hello": ['name="Linux Enthusiast"'],
+    "repeat": ["word=again", "times=2"],
+}
 # Lines the kernel legitimately logs on a load: the first unsigned, out-of-tree module
 # taints the kernel; debugging.ko prints at every level on purpose.
 EXPECTED = re.compile(
@@ -37,15 +42,6 @@ EXPECTED = re.compile(
     r"|Disabling lock debugging due to kernel taint"
 )
 BAD = re.compile(r"^WARNING:|^BUG:|^Oops|Call Trace|RIP:|unknown parameter|Unknown symbol", re.M)
-
-
-def _skip_without_bundle() -> None:
-    try:
-        from kernelmagic.bundle import Bundle
-
-        Bundle.load()
-    except (KernelMagicError, OSError) as exc:
-        pytest.skip(f"no lab VM bundle: {exc}")
 
 
 def _build(path: Path, built: dict[str, BuildResult]) -> BuildResult:
@@ -61,8 +57,8 @@ def _build(path: Path, built: dict[str, BuildResult]) -> BuildResult:
 
 
 @pytest.fixture(scope="module")
-def built() -> dict[str, BuildResult]:
-    _skip_without_bundle()
+def built(bundle: Bundle) -> dict[str, BuildResult]:
+    """Every reference module, built; without a bundle the ``bundle`` fixture fails."""
     results: dict[str, BuildResult] = {}
     for path in REFERENCE:
         _build(path, results)
@@ -70,14 +66,8 @@ def built() -> dict[str, BuildResult]:
 
 
 @pytest.fixture(scope="module")
-def vm() -> Iterator[LabVM]:
-    _skip_without_bundle()
-    machine = LabVM()
-    machine.start()
-    try:
-        yield machine
-    finally:
-        machine.stop()
+def vm(lab_vm: LabVM) -> LabVM:
+    return lab_vm
 
 
 @pytest.mark.parametrize("path", REFERENCE, ids=[p.stem for p in REFERENCE])
@@ -91,9 +81,12 @@ def test_builds_without_warnings(path: Path, built: dict[str, BuildResult]) -> N
 def test_loads_and_unloads_twice(path: Path, built: dict[str, BuildResult], vm: LabVM) -> None:
     name = path.stem
     dep = NEEDS.get(name)
+    kernel_dep = KERNEL_NEEDS.get(name)
     warnings_before = len(vm.console.warnings)
     if dep:
         kmod.insmod(vm, built[dep].ko_path)
+    if kernel_dep:
+        kmod.modprobe(vm, kernel_dep)
     try:
         for _ in range(2):
             loaded = kmod.insmod(vm, built[name].ko_path, PARAMS.get(name, []))
@@ -107,6 +100,8 @@ def test_loads_and_unloads_twice(path: Path, built: dict[str, BuildResult], vm: 
     finally:
         if dep:
             kmod.rmmod(vm, dep)
+        if kernel_dep:
+            kmod.modprobe(vm, kernel_dep, remove=True)
     assert len(vm.console.warnings) == warnings_before
     assert vm.crash is None
 
@@ -124,6 +119,16 @@ def test_hello_greets_a_spaced_name(built: dict[str, BuildResult], vm: LabVM) ->
 def _fault(name: str) -> BuildResult:
     path = MODULES / "faults" / f"{name}.c"
     return build(name, {path.name: path.read_text()})
+
+
+def test_greedy_fails_modpost_for_a_gpl_only_symbol(built: dict[str, BuildResult]) -> None:
+    provider_symbols = built["provider"].build_dir / "Module.symvers"
+    with pytest.raises(BuildError) as info:
+        build("greedy", {"greedy.c": (MODULES / "faults" / "greedy.c").read_text()},
+              extra_symbols=[provider_symbols])  # fmt: skip
+    assert "GPL-incompatible module greedy.ko uses GPL-only symbol 'provider_secret'" in str(
+        info.value
+    )
 
 
 def test_failinit_returns_enomem(vm: LabVM) -> None:
