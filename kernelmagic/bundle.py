@@ -278,6 +278,7 @@ def _build_into(
     entries = list(initramfs.entries_from_tree(work / "initrd"))
     entries.append(initramfs.char_device("dev/console", 5, 1))
     entries.append(initramfs.char_device("dev/null", 1, 3, 0o666))
+    entries.append(initramfs.char_device("dev/ttyS1", 4, 65))  # the agent's port
     entries.sort(key=lambda entry: entry.name)
     initramfs.write_cpio(entries, work / "initramfs.cpio")
     shutil.rmtree(work / "initrd")
@@ -328,7 +329,7 @@ def _stage_initramfs(pkgroot: Path, root: Path, release: str, recipe: Path) -> l
     """Lay out the guest's root filesystem; return the modules copied in."""
     for folder in (
         "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/sbin", "lib/x86_64-linux-gnu",
-        "lib64", "proc", "sys", "dev", "run", "tmp", "mnt/host", "etc", "root",
+        "lib64", "proc", "sys", "dev", "run", "tmp", "mnt/host", "etc", "root", "var/lib/qga",
     ):  # fmt: skip
         (root / folder).mkdir(parents=True, exist_ok=True)
 
