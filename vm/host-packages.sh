@@ -20,10 +20,16 @@ for p in $pkgs; do
     status=$(dpkg-query -W -f='${Status}' "$p" 2>/dev/null || true)
     [ "$status" = "install ok installed" ] || missing="$missing $p"
 done
-[ -z "$missing" ] && exit 0
+# The bundle is built from apt's lists: refresh them when they do not know the kernel.
+lists_ok=yes
+if ! apt-cache policy linux-image-amd64 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+    lists_ok=no
+fi
+[ -z "$missing" ] && [ "$lists_ok" = yes ] && exit 0
 
 install_cmd="apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends$missing"
-echo "host-packages: missing:$missing"
+[ -n "$missing" ] && echo "host-packages: missing:$missing"
+[ "$lists_ok" = no ] && echo "host-packages: apt's package lists do not know the kernel yet"
 if [ "$(id -u)" -eq 0 ]; then
     sudo=""
 elif command -v sudo >/dev/null 2>&1; then
@@ -36,4 +42,7 @@ else
 fi
 
 $sudo apt-get update
-$sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends $missing
+if [ -n "$missing" ]; then
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
+        -o DPkg::Lock::Timeout=300 $missing
+fi

@@ -21,7 +21,10 @@ def _seeded_home(tmp: Path, name: str) -> Path:
     home = tmp / name
     (home / "debs").mkdir(parents=True)
     for deb in paths.downloads_dir().glob("*.deb"):
-        os.link(deb, home / "debs" / deb.name)
+        try:
+            os.link(deb, home / "debs" / deb.name)
+        except OSError:  # another filesystem (a tmpfs /tmp): copy instead
+            shutil.copy2(deb, home / "debs" / deb.name)
     return home
 
 
