@@ -53,31 +53,8 @@ MODULE = "bench_hello"
 KO_SIZE = 200 * 1024
 VNG_TIMEOUT = 120.0
 
-HELLO_C = r"""// SPDX-License-Identifier: GPL-2.0
-#include <linux/init.h>
-#include <linux/module.h>
-#include <linux/moduleparam.h>
-
-static char *name = "world";
-module_param(name, charp, 0444);
-MODULE_PARM_DESC(name, "who to greet");
-
-static int __init bench_hello_init(void)
-{
-	pr_info("Hello, %s!\n", name);
-	return 0;
-}
-
-static void __exit bench_hello_exit(void)
-{
-	pr_info("Goodbye, %s!\n", name);
-}
-
-module_init(bench_hello_init);
-module_exit(bench_hello_exit);
-MODULE_LICENSE("GPL");
-MODULE_DESCRIPTION("kernelmagic benchmark module");
-"""
+# The course's reference module, renamed per build (the name comes from the file name).
+HELLO_C = (Path(__file__).resolve().parents[1] / "modules" / "hello.c").read_text()
 
 
 def progress(message: str) -> None:

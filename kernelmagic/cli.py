@@ -240,30 +240,23 @@ def _run(args: argparse.Namespace) -> int:
     for diagnostic in result.diagnostics:
         print(diagnostic, file=sys.stderr)
     with LabVM() as vm:
-        try:
-            loaded = kmod.insmod(vm, result.ko_path, params)
-        except ModuleError as exc:
-            _print_module_error(exc)
-            return EXIT_LOAD
-        except KernelCrashed as exc:
-            print(f"kernelmagic: loading {name} crashed the kernel: {exc}", file=sys.stderr)
-            print(exc.report, file=sys.stderr)
-            return EXIT_LOAD
-        print(f"# insmod {name} {' '.join(params)}".rstrip())
-        for record in loaded.log:
-            print(record.message)
-        try:
-            unloaded = kmod.rmmod(vm, name)
-        except ModuleError as exc:
-            _print_module_error(exc)
-            return EXIT_UNLOAD
-        except KernelCrashed as exc:
-            print(f"kernelmagic: unloading {name} crashed the kernel: {exc}", file=sys.stderr)
-            print(exc.report, file=sys.stderr)
-            return EXIT_UNLOAD
-        print(f"# rmmod {name}")
-        for record in unloaded.log:
-            print(record.message)
+        for action, step, code in (
+            (f"insmod {name} {' '.join(params)}".rstrip(),
+             lambda: kmod.insmod(vm, result.ko_path, params), EXIT_LOAD),
+            (f"rmmod {name}", lambda: kmod.rmmod(vm, name), EXIT_UNLOAD),
+        ):  # fmt: skip
+            try:
+                operation = step()
+            except ModuleError as exc:
+                _print_module_error(exc)
+                return code
+            except KernelCrashed as exc:
+                print(f"kernelmagic: {action} crashed the kernel: {exc}", file=sys.stderr)
+                print(exc.report, file=sys.stderr)
+                return code
+            print(f"# {action}")
+            for record in operation.log:
+                print(record.message)
     return 0
 
 
