@@ -21,7 +21,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
@@ -558,8 +558,3 @@ def _stop_all() -> None:
     for vm in list(_live):
         with contextlib.suppress(Exception):
             vm.kill()
-
-
-def on_interpreter_exit(callback: Callable[[], None]) -> None:
-    """Kept for symmetry with the magics layer, which registers its own shutdown."""
-    atexit.register(callback)
