@@ -56,9 +56,9 @@ $(INSTALLED): pyproject.toml | $(VPY)
 
 kernelspec: $(KERNELSPEC)
 
-$(KERNELSPEC): $(INSTALLED) kernelmagic/kernelspec.py
-	$(VPY) -m kernelmagic.kernelspec
-	$(VPY) -m kernelmagic.labext
+$(KERNELSPEC): $(INSTALLED) kernelmagic/notebook/kernelspec.py
+	$(VPY) -m kernelmagic.notebook.kernelspec
+	$(VPY) -m kernelmagic.notebook.labext
 
 vm-bundle: $(INSTALLED)
 	$(VENV)/bin/kernelmagic vm build

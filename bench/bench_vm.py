@@ -9,7 +9,7 @@ min/median/max of every figure and the target the project set for it (issue 2,
     .venv/bin/python bench/bench_vm.py [--repeat 5] [--vng-repeat 2] [--no-vng]
                                        [--accel tcg|kvm] [--json-out FILE]
 
-It boots the bundle's kernel through ``kernelmagic.vm.LabVM``, builds against the
+It boots the bundle's kernel through ``kernelmagic.machine.vm.LabVM``, builds against the
 bundle's kbuild tree into the usual builds folder (``kernelmagic.paths.builds_dir()``,
 the folder the guest sees at /mnt/host) and removes exactly what it created there.
 """
@@ -35,11 +35,12 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from kernelmagic import kmod, paths
-from kernelmagic.accel import qemu_version
-from kernelmagic.build import BuildResult, build
-from kernelmagic.bundle import Bundle
-from kernelmagic.vm import LabVM
+from kernelmagic import paths
+from kernelmagic.guest import kmod
+from kernelmagic.kbuild.builder import BuildResult, build_module
+from kernelmagic.machine.accel import qemu_version
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import LabVM
 
 # Targets from issue 2 (seconds), for a 2-core machine under TCG.
 TARGETS = {
@@ -122,8 +123,8 @@ class BuildTracker:
     def __init__(self) -> None:
         self.created: list[BuildResult] = []
 
-    def build(self, sources: dict[str, str]) -> tuple[float, BuildResult]:
-        seconds, result = timed(lambda: build(MODULE, sources))
+    def build_module(self, sources: dict[str, str]) -> tuple[float, BuildResult]:
+        seconds, result = timed(lambda: build_module(MODULE, sources))
         if not result.cached:
             self.created.append(result)
         return seconds, result
@@ -158,8 +159,10 @@ def bench_builds(
         cached.append(seconds)
     progress(f"build cached: median {statistics.median(cached) * 1000:.1f} ms")
     return (
-        figure(cold, TARGETS["build_cold"], note="wall time of build(), unique source each"),
-        figure(cached, TARGETS["build_cached"], note="in-process build() of unchanged source"),
+        figure(cold, TARGETS["build_cold"], note="wall time of build_module(), unique source each"),
+        figure(
+            cached, TARGETS["build_cached"], note="in-process build_module() of unchanged source"
+        ),
         last,
     )
 

@@ -2,9 +2,21 @@
 """kernelmagic: write a Linux kernel module in a notebook cell, load it into a lab VM.
 
 ``%load_ext kernelmagic`` registers the magics (``%%kmodule``, ``%insmod``, ``%dmesg``,
-``%vm`` ...). The core works without IPython: ``LabVM``, ``insmod``, ``lsmod``, and
-``kernelmagic.build.build``. Public names are imported on first use, so importing the
-package (as the Jupyter kernel does at start) costs nothing.
+``%vm`` ...). The core works from plain Python, without IPython::
+
+    import kernelmagic as km
+
+    with km.LabVM() as vm:
+        built = km.build_module("hello", {"hello.c": open("modules/hello.c").read()})
+        print(km.insmod(vm, built.ko_path).log_text)
+        print(km.rmmod(vm, "hello").log_text)
+
+The layers, each a sub-package, with imports pointing only down: ``machine`` (bundle,
+QEMU, agent, console) → ``kbuild`` (building modules) → ``guest`` (module operations,
+kernel log) → ``workspace`` (one notebook's or one run's modules) → ``course`` (checks,
+student versions) → ``notebook`` (session, views, magics; the only IPython importer) →
+``cli``. Public names are imported on first use, so importing the package (as the
+Jupyter kernel does at start) costs nothing.
 """
 
 from __future__ import annotations
@@ -19,19 +31,22 @@ except metadata.PackageNotFoundError:  # running from a source tree
     __version__ = "0.1.0"
 
 _LAZY = {
-    "LabVM": "kernelmagic.vm",
-    "Bundle": "kernelmagic.bundle",
-    "BuildResult": "kernelmagic.build",
-    "insmod": "kernelmagic.kmod",
-    "rmmod": "kernelmagic.kmod",
-    "modprobe": "kernelmagic.kmod",
-    "lsmod": "kernelmagic.kmod",
+    "LabVM": "kernelmagic.machine.vm",
+    "Bundle": "kernelmagic.machine.bundle",
+    "build_module": "kernelmagic.kbuild.builder",
+    "BuildResult": "kernelmagic.kbuild.builder",
+    "insmod": "kernelmagic.guest.kmod",
+    "rmmod": "kernelmagic.guest.kmod",
+    "modprobe": "kernelmagic.guest.kmod",
+    "lsmod": "kernelmagic.guest.kmod",
+    "is_loaded": "kernelmagic.guest.kmod",
+    "dmesg": "kernelmagic.guest.kmod",
     "KernelMagicError": "kernelmagic.errors",
     "BuildError": "kernelmagic.errors",
     "ModuleError": "kernelmagic.errors",
     "KernelCrashed": "kernelmagic.errors",
     "VMError": "kernelmagic.errors",
-    "get_session": "kernelmagic.session",
+    "get_session": "kernelmagic.notebook.session",
 }
 
 __all__ = [*_LAZY, "__version__", "load_ipython_extension", "unload_ipython_extension"]
@@ -52,20 +67,20 @@ def __dir__() -> list[str]:
 
 def _jupyter_labextension_paths() -> list[dict[str, str]]:
     """For ``jupyter labextension develop``: the prebuilt C-highlighting extension."""
-    return [{"src": "labextension", "dest": "kernelmagic-highlight"}]
+    return [{"src": "notebook/labextension", "dest": "kernelmagic-highlight"}]
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """``%load_ext kernelmagic``: register the magics (imported only now)."""
-    from .magics import register
+    from kernelmagic.notebook.magics import register
 
     register(ipython)
 
 
 def unload_ipython_extension(ipython: Any) -> None:
     """``%unload_ext kernelmagic``: remove the magics and stop this kernel's lab VM."""
-    from .magics import unregister
-    from .session import get_session, set_session
+    from kernelmagic.notebook.magics import unregister
+    from kernelmagic.notebook.session import get_session, set_session
 
     unregister(ipython)
     get_session().shutdown()

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.bundle import Bundle
 from kernelmagic.errors import SetupError
-from kernelmagic.vm import RUNTIME_PREFIX, LabVM
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import RUNTIME_PREFIX, LabVM
 
 
 @pytest.fixture(scope="session")

@@ -21,14 +21,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from kernelmagic.accel import AccelChoice
-from kernelmagic.agent import ExecResult
-from kernelmagic.build import BuildResult
-from kernelmagic.console import CrashReport
-from kernelmagic.diagnostics import Diagnostic
 from kernelmagic.errors import BuildError, GuestCommandError, KernelCrashed, VMNotRunning
-from kernelmagic.modinfo import read_modinfo
-from kernelmagic.vm import VMStatus
+from kernelmagic.guest.modinfo import read_modinfo
+from kernelmagic.kbuild.builder import BuildResult
+from kernelmagic.kbuild.diagnostics import Diagnostic
+from kernelmagic.machine.accel import AccelChoice
+from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.console import CrashReport
+from kernelmagic.machine.vm import VMStatus
 
 RELEASE = "6.1.0-56-amd64"
 
@@ -70,7 +70,7 @@ def modinfo_from_source(name: str, text: str) -> list[str]:
 
 
 class FakeBuilder:
-    """Stands in for ``kernelmagic.build.build``; ``fail`` makes the next builds fail."""
+    """Stands in for ``kernelmagic.kbuild.builder.build``; ``fail`` makes the next builds fail."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -453,8 +453,8 @@ def make_lab(home: Path) -> Lab:
     """Needs KERNELMAGIC_HOME pointing at ``home`` (kmod looks for exporters there)."""
     from IPython.core.interactiveshell import InteractiveShell
 
-    from kernelmagic.magics import register
-    from kernelmagic.session import LabSession
+    from kernelmagic.notebook.magics import register
+    from kernelmagic.notebook.session import LabSession
 
     builds = home / "builds"
     builds.mkdir(parents=True, exist_ok=True)

@@ -22,8 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kernelmagic.build import BuildResult, build
-from kernelmagic.course import (
+from kernelmagic.course.student import (
     SolutionMarkerError,
     has_solution,
     kmodule_cells,
@@ -33,6 +32,7 @@ from kernelmagic.course import (
     strip_solutions,
 )
 from kernelmagic.errors import BuildError, UsageError
+from kernelmagic.kbuild.builder import BuildResult, build_module
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
@@ -76,7 +76,7 @@ def test_lesson_structure(lesson: Path) -> None:
     tagged = [c for c in code if "parameters" in c.metadata.get("tags", [])]
     assert len(tagged) == 1
     assert any(has_solution(c.source) for c in code), "no solution region"
-    assert any("kernelmagic import check" in c.source for c in code), "no check cell"
+    assert any("from kernelmagic.course import check" in c.source for c in code), "no check cell"
 
 
 def _embedded(lesson: str, variable: str) -> str:
@@ -197,7 +197,7 @@ def test_student_kmodule_cells_build(lesson: Path, bundle: object, tmp_path: Pat
             if other != name and (b.build_dir / "Module.symvers").stat().st_size > 0
         ]  # fmt: skip
         try:
-            result = build(name, {f"{name}.c": body}, extra_symbols=extra)
+            result = build_module(name, {f"{name}.c": body}, extra_symbols=extra)
         except BuildError as exc:
             pytest.fail(f"{lesson.name}: the student version of {name} does not build: {exc}")
         assert not result.warnings, (

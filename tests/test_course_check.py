@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""kernelmagic.check against a fake guest: passes, failures and their hints."""
+"""kernelmagic.course.check against a fake guest: passes, failures and their hints."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ from collections.abc import Sequence
 
 import pytest
 
-from kernelmagic import check
-from kernelmagic.agent import ExecResult
-from kernelmagic.check import CheckFailed, CheckResult
+from kernelmagic.course.check import CheckFailed, CheckResult
+from kernelmagic.course import check
+from kernelmagic.machine.agent import ExecResult
 
 PROC_MODULES = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"
 LOG = (

@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from kernelmagic.build import build
 from kernelmagic.errors import BuildError
+from kernelmagic.kbuild.builder import build_module
 
 pytestmark = pytest.mark.integration
 
@@ -41,7 +41,7 @@ def _no_process(*args: Any, **kwargs: Any) -> None:
 def test_hello_builds_then_comes_from_cache(
     kbuild_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    first = build("hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    first = build_module("hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
     assert not first.cached
     assert first.ko_path == first.build_dir / "hello.ko" and first.ko_path.is_file()
     assert first.errors == [] and first.warnings == []
@@ -52,7 +52,9 @@ def test_hello_builds_then_comes_from_cache(
 
     monkeypatch.setattr(subprocess, "Popen", _no_process)
     monkeypatch.setattr(subprocess, "run", _no_process)
-    second = build("hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    second = build_module(
+        "hello", {"hello.c": HELLO_C}, kbuild_dir=kbuild_dir, builds_root=tmp_path
+    )
     assert second.cached
     assert (second.ko_path, second.key, second.log) == (first.ko_path, first.key, first.log)
 
@@ -64,7 +66,7 @@ def test_c_error_names_file_and_line(kbuild_dir: Path, tmp_path: Path) -> None:
     # gcc names the line after the statement, where it finds `return` instead of ';'.
     line = HELLO_C.splitlines().index("\t" + statement) + 2
     with pytest.raises(BuildError) as info:
-        build("hello", {"hello.c": broken}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+        build_module("hello", {"hello.c": broken}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
     first = info.value.diagnostics[0]
     assert (first.file, first.line, first.severity) == ("hello.c", line, "error")
     assert str(info.value) == f"hello.c:{line}:9: error: expected ';' before 'return'"
@@ -95,7 +97,7 @@ module_exit(prop_exit);
 MODULE_LICENSE("Proprietary");
 """
     with pytest.raises(BuildError) as info:
-        build("prop", {"prop.c": source}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+        build_module("prop", {"prop.c": source}, kbuild_dir=kbuild_dir, builds_root=tmp_path)
     modpost = [d for d in info.value.diagnostics if d.origin == "modpost"]
     assert any("GPL-only symbol 'kobject_create_and_add'" in d.message for d in modpost)
     assert all(d.severity == "error" and d.file == "prop.ko" for d in modpost)
@@ -104,7 +106,7 @@ MODULE_LICENSE("Proprietary");
 def test_module_uses_a_symbol_another_learner_module_exports(
     kbuild_dir: Path, tmp_path: Path
 ) -> None:
-    exporter = build(
+    exporter = build_module(
         "exporter",
         {
             "exporter.c": "#include <linux/module.h>\n"
@@ -122,8 +124,8 @@ def test_module_uses_a_symbol_another_learner_module_exports(
         "user.h": "int learner_double(int x);\n",
     }
     with pytest.raises(BuildError, match=r'"learner_double" \[user\.ko\] undefined!'):
-        build("user", user_sources, kbuild_dir=kbuild_dir, builds_root=tmp_path)
-    user = build(
+        build_module("user", user_sources, kbuild_dir=kbuild_dir, builds_root=tmp_path)
+    user = build_module(
         "user",
         user_sources,
         kbuild_dir=kbuild_dir,

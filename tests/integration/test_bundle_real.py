@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from kernelmagic import paths
-from kernelmagic.bundle import Bundle, build_bundle
-from kernelmagic.debian import sha256_file
+from kernelmagic.machine.bundle import Bundle, build_bundle
+from kernelmagic.machine.debian import sha256_file
 
 pytestmark = pytest.mark.integration
 

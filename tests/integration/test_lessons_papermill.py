@@ -17,7 +17,7 @@ from typing import Any
 import nbformat
 import pytest
 
-from kernelmagic.bundle import Bundle
+from kernelmagic.machine.bundle import Bundle
 
 pytestmark = pytest.mark.integration
 

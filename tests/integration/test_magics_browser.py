@@ -2,7 +2,7 @@
 """JupyterLab in headless Chromium: a %%kmodule cell is highlighted as C, runs, and renders.
 
 Starts a JupyterLab server on a free port with the prebuilt extension from
-``kernelmagic/labextension`` (through ``extra_labextensions_path``, so the test checks the
+``kernelmagic/notebook/labextension`` (through ``extra_labextensions_path``, so the test checks the
 files in the repository, installed or not), opens a notebook on the course kernel, runs a
 ``%%kmodule --load`` cell and looks at the page. The screenshot is kept in
 ``tests/artifacts/`` for a human to look at.
@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.bundle import Bundle
+from kernelmagic.machine.bundle import Bundle
 
 pytestmark = [pytest.mark.integration, pytest.mark.browser]
 
@@ -81,7 +81,8 @@ def jupyterlab(bundle: Bundle) -> Iterator[tuple[int, Path]]:
         root, extensions = Path(tmp) / "root", Path(tmp) / "labextensions"
         root.mkdir()
         extensions.mkdir()
-        (extensions / "kernelmagic-highlight").symlink_to(ROOT / "kernelmagic" / "labextension")
+        built = ROOT / "kernelmagic" / "notebook" / "labextension"
+        (extensions / "kernelmagic-highlight").symlink_to(built)
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "kernelmagic", "language": "python",
                                      "display_name": "Kernel Lab (Python 3)"}  # fmt: skip

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.bundle import Bundle
+from kernelmagic.machine.bundle import Bundle
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,11 @@ from typing import Any
 
 import pytest
 
-from kernelmagic.bundle import Bundle
-from kernelmagic.display import (
+from kernelmagic.errors import BuildError, GuestCommandError, ModuleError
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.notebook.magics import register
+from kernelmagic.notebook.session import LabSession
+from kernelmagic.notebook.views import (
     BuildFailure,
     CrashView,
     KModuleResult,
@@ -30,9 +33,6 @@ from kernelmagic.display import (
     ShellResult,
     VMStatusCard,
 )
-from kernelmagic.errors import BuildError, GuestCommandError, ModuleError
-from kernelmagic.magics import register
-from kernelmagic.session import LabSession
 
 pytestmark = pytest.mark.integration
 

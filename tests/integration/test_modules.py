@@ -14,11 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import kmod
-from kernelmagic.build import BuildResult, build
-from kernelmagic.bundle import Bundle
 from kernelmagic.errors import BuildError, KernelMagicError, ModuleError
-from kernelmagic.vm import LabVM
+from kernelmagic.guest import kmod
+from kernelmagic.kbuild.builder import BuildResult, build_module
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import LabVM
 
 pytestmark = pytest.mark.integration
 
@@ -51,7 +51,7 @@ def _build(path: Path, built: dict[str, BuildResult]) -> BuildResult:
         dep = built.get(NEEDS[name]) or _build(MODULES / f"{NEEDS[name]}.c", built)
         built[dep.name] = dep
         extra = [dep.build_dir / "Module.symvers"]
-    result = build(name, {path.name: path.read_text()}, extra_symbols=extra)
+    result = build_module(name, {path.name: path.read_text()}, extra_symbols=extra)
     built[name] = result
     return result
 
@@ -118,13 +118,13 @@ def test_hello_greets_a_spaced_name(built: dict[str, BuildResult], vm: LabVM) ->
 
 def _fault(name: str) -> BuildResult:
     path = MODULES / "faults" / f"{name}.c"
-    return build(name, {path.name: path.read_text()})
+    return build_module(name, {path.name: path.read_text()})
 
 
 def test_greedy_fails_modpost_for_a_gpl_only_symbol(built: dict[str, BuildResult]) -> None:
     provider_symbols = built["provider"].build_dir / "Module.symvers"
     with pytest.raises(BuildError) as info:
-        build("greedy", {"greedy.c": (MODULES / "faults" / "greedy.c").read_text()},
+        build_module("greedy", {"greedy.c": (MODULES / "faults" / "greedy.c").read_text()},
               extra_symbols=[provider_symbols])  # fmt: skip
     assert "GPL-incompatible module greedy.ko uses GPL-only symbol 'provider_secret'" in str(
         info.value

@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import kmod
-from kernelmagic.build import build
-from kernelmagic.bundle import Bundle
 from kernelmagic.errors import BuildError, ModuleError, VMNotRunning
-from kernelmagic.vm import LabVM
+from kernelmagic.guest import kmod
+from kernelmagic.kbuild.builder import build_module
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import LabVM
 
 pytestmark = pytest.mark.integration
 
@@ -25,7 +25,7 @@ HELLO_C = (Path(__file__).resolve().parents[2] / "modules" / "hello.c").read_tex
 
 @pytest.fixture(scope="module")
 def hello(bundle: Bundle):
-    return build("hello", {"hello.c": HELLO_C})
+    return build_module("hello", {"hello.c": HELLO_C})
 
 
 def _qemu_pids() -> set[int]:
@@ -83,7 +83,7 @@ def test_c_error_names_the_line(bundle: Bundle) -> None:
     line = HELLO_C.splitlines().index("\t" + statement) + 1
     broken = HELLO_C.replace(statement, statement.rstrip(";"))
     with pytest.raises(BuildError) as excinfo:
-        build("hello", {"hello.c": broken})
+        build_module("hello", {"hello.c": broken})
     errors = [d for d in excinfo.value.diagnostics if d.severity == "error"]
     assert errors and errors[0].file == "hello.c"
     assert errors[0].line in (line, line + 1)  # the statement, or the next line gcc names
@@ -143,7 +143,7 @@ def test_qemu_and_runtime_dir_die_with_their_parent(bundle: Bundle, tmp_path: Pa
     script = tmp_path / "orphan.py"
     script.write_text(
         "import os\n"
-        "from kernelmagic.vm import LabVM\n"
+        "from kernelmagic.machine.vm import LabVM\n"
         "vm = LabVM(); vm.start()\n"
         "print(vm.status().pid, vm.status().runtime_dir, flush=True)\n"
         "os.kill(os.getpid(), 9)\n"

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import accel
-from kernelmagic.accel import AccelChoice
 from kernelmagic.errors import KernelMagicError
+from kernelmagic.machine import accel
+from kernelmagic.machine.accel import AccelChoice
 
 
 @pytest.fixture(autouse=True)

@@ -14,8 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from kernelmagic.agent import ExecResult, GuestAgent
 from kernelmagic.errors import AgentError, AgentTimeout, GuestCommandError, KernelCrashed
+from kernelmagic.machine.agent import ExecResult, GuestAgent
 from tests.fakes import FakeAgentError, FakeAgentServer
 
 

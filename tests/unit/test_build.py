@@ -18,19 +18,19 @@ from typing import Any
 
 import pytest
 
-from kernelmagic import build as kbuild
-from kernelmagic.build import (
+from kernelmagic.errors import BuildError, SetupError
+from kernelmagic.kbuild import builder as kbuild
+from kernelmagic.kbuild.builder import (
     FORMAT_VERSION,
-    build,
     build_key,
+    build_module,
     export_sources,
     kbuild_text,
     makefile_text,
     module_name_from_path,
     read_kernel_release,
 )
-from kernelmagic.diagnostics import Diagnostic
-from kernelmagic.errors import BuildError, SetupError
+from kernelmagic.kbuild.diagnostics import Diagnostic
 
 RELEASE = "6.1.0-56-amd64"
 COMPILER = "gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0"
@@ -83,7 +83,7 @@ def kbuild_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture(autouse=True)
 def fake_compiler(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """No gcc-12 needed: record which compiler build() asks about."""
+    """No gcc-12 needed: record which compiler build_module() asks about."""
     asked: list[str] = []
 
     def identity(cc: str) -> str:
@@ -154,7 +154,7 @@ def test_module_name_from_path(path: str | Path, name: str) -> None:
 @pytest.mark.parametrize("name", ["hello-world", "1hello", "", "héllo", "a b", "x" * 56, "a.b"])
 def test_bad_module_names_are_value_errors(name: str, kbuild_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="module name"):
-        build(name, HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        build_module(name, HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
 
 
 @pytest.mark.parametrize(
@@ -164,7 +164,7 @@ def test_bad_module_names_are_value_errors(name: str, kbuild_dir: Path, tmp_path
 def test_bad_file_names_are_value_errors(filename: str, kbuild_dir: Path, tmp_path: Path) -> None:
     sources = {**HELLO, filename: "int x;\n"}
     with pytest.raises(ValueError, match="not an accepted source file name"):
-        build("hello", sources, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        build_module("hello", sources, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     assert not (tmp_path / "b").exists()
 
 
@@ -278,12 +278,12 @@ def test_missing_make_is_a_setup_error(
 ) -> None:
     monkeypatch.setattr(kbuild.shutil, "which", lambda cmd: None)
     with pytest.raises(SetupError, match="make setup"):
-        build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
 
 
 def test_missing_tree_is_a_setup_error(tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="no kernel build tree"):
-        build("hello", HELLO, kbuild_dir=tmp_path / "nothing", builds_root=tmp_path / "b")
+        build_module("hello", HELLO, kbuild_dir=tmp_path / "nothing", builds_root=tmp_path / "b")
 
 
 # --------------------------------------------------------------------------- key
@@ -369,7 +369,7 @@ def test_cached_result_is_returned_without_running_make(
     monkeypatch.setattr(subprocess, "Popen", no_make)
     monkeypatch.setattr(subprocess, "run", no_make)
     start = time.perf_counter()
-    r = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    r = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     elapsed = time.perf_counter() - start
     assert r.cached and r.key == key
     assert (r.ko_path, r.build_dir) == (d / "hello.ko", d)
@@ -386,7 +386,7 @@ def test_fresh_build_runs_make_with_c_locale_and_scrubbed_env(
     monkeypatch.setenv("KBUILD_OUTPUT", "/elsewhere")
     monkeypatch.setenv("LANG", "de_DE.UTF-8")
     fake = make()
-    r = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    r = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     (call,) = fake.calls
     assert call["argv"] == [
         "make", "-C", str(kbuild_dir), f"M={r.build_dir}", "modules",
@@ -409,7 +409,7 @@ def test_fresh_build_runs_make_with_c_locale_and_scrubbed_env(
     assert stored["kernel_release"] == RELEASE and stored["log"] == r.log
     assert not list(r.build_dir.glob(".*.tmp"))
 
-    again = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    again = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     assert again.cached and again.diagnostics == r.diagnostics and len(fake.calls) == 1
 
 
@@ -417,10 +417,10 @@ def test_partial_build_dir_is_wiped_before_building(
     kbuild_dir: Path, tmp_path: Path, make: Callable[..., FakeMake]
 ) -> None:
     fake = make()
-    first = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    first = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     (first.build_dir / "result.json").unlink()
     (first.build_dir / "leftover.o").write_text("junk")
-    second = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    second = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     assert not second.cached and len(fake.calls) == 2
     assert not (second.build_dir / "leftover.o").exists()
 
@@ -429,9 +429,11 @@ def test_cached_result_without_ko_is_rebuilt(
     kbuild_dir: Path, tmp_path: Path, make: Callable[..., FakeMake]
 ) -> None:
     fake = make()
-    first = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    first = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     first.ko_path.unlink()
-    assert not build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b").cached
+    assert not build_module(
+        "hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b"
+    ).cached
     assert len(fake.calls) == 2
 
 
@@ -439,9 +441,11 @@ def test_damaged_result_json_is_rebuilt(
     kbuild_dir: Path, tmp_path: Path, make: Callable[..., FakeMake]
 ) -> None:
     make()
-    first = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    first = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
     (first.build_dir / "result.json").write_text("{truncated")
-    assert not build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b").cached
+    assert not build_module(
+        "hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b"
+    ).cached
 
 
 def test_failed_build_raises_first_error_and_is_not_cached(
@@ -450,7 +454,7 @@ def test_failed_build_raises_first_error_and_is_not_cached(
     fake = make(log=SYNTAX_LOG, status=2)
     for _ in range(2):
         with pytest.raises(BuildError) as info:
-            build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+            build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
         err = info.value
         assert str(err) == "hello.c:7:9: error: expected ';' before 'return'"
         assert [(d.file, d.line) for d in err.diagnostics] == [("hello.c", 7)]
@@ -466,7 +470,7 @@ def test_failure_without_diagnostics_names_the_last_make_line(
         log="make: Entering directory '/kbuild'\nsomething odd\nmake: Leaving directory\n", status=2
     )
     with pytest.raises(BuildError, match=r"^build failed: something odd$"):
-        build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
 
 
 def test_success_without_ko_is_an_error(
@@ -474,7 +478,7 @@ def test_success_without_ko_is_an_error(
 ) -> None:
     make(make_ko=False)
     with pytest.raises(BuildError, match=r"produced no hello\.ko"):
-        build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
 
 
 def test_extra_symbols_accept_file_or_dir_and_change_the_key(
@@ -485,22 +489,22 @@ def test_extra_symbols_accept_file_or_dir_and_change_the_key(
     exporter.mkdir()
     symvers = exporter / "Module.symvers"
     symvers.write_text("0x09c4de7b\tlearner_helper\t/x/exporter\tEXPORT_SYMBOL_GPL\t\n")
-    plain = build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
-    by_dir = build(
+    plain = build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+    by_dir = build_module(
         "hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b", extra_symbols=[exporter]
     )
-    by_file = build(
+    by_file = build_module(
         "hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b", extra_symbols=[symvers]
     )
     assert plain.key != by_dir.key == by_file.key and by_file.cached
     assert fake.calls[1]["argv"][-1] == f"KBUILD_EXTRA_SYMBOLS={symvers}"
     symvers.write_text("0x11111111\tlearner_helper\t/x/exporter\tEXPORT_SYMBOL_GPL\t\n")
-    changed = build(
+    changed = build_module(
         "hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b", extra_symbols=[exporter]
     )
     assert changed.key != by_dir.key
     with pytest.raises(ValueError, match=r"no Module\.symvers"):
-        build(
+        build_module(
             "hello",
             HELLO,
             kbuild_dir=kbuild_dir,
@@ -511,7 +515,7 @@ def test_extra_symbols_accept_file_or_dir_and_change_the_key(
 
 def test_builds_root_with_a_space_is_a_setup_error(kbuild_dir: Path, tmp_path: Path) -> None:
     with pytest.raises(SetupError, match="KERNELMAGIC_HOME"):
-        build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "my builds")
+        build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "my builds")
 
 
 def test_concurrent_builds_of_one_key_run_make_once(
@@ -523,7 +527,9 @@ def test_concurrent_builds_of_one_key_run_make_once(
     results: list[kbuild.BuildResult] = []
 
     def worker() -> None:
-        results.append(build("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b"))
+        results.append(
+            build_module("hello", HELLO, kbuild_dir=kbuild_dir, builds_root=tmp_path / "b")
+        )
 
     threads = [threading.Thread(target=worker) for _ in range(3)]
     for t in threads:
@@ -565,7 +571,9 @@ def test_bundle_is_used_when_no_tree_is_given(
         def load(cls) -> FakeBundle:
             return cls()
 
-    monkeypatch.setitem(sys.modules, "kernelmagic.bundle", types.SimpleNamespace(Bundle=FakeBundle))
+    monkeypatch.setitem(
+        sys.modules, "kernelmagic.machine.bundle", types.SimpleNamespace(Bundle=FakeBundle)
+    )
     make()
-    r = build("hello", HELLO, builds_root=tmp_path / "b")
+    r = build_module("hello", HELLO, builds_root=tmp_path / "b")
     assert r.kernel_release == "6.1.0-99-amd64"

@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import bundle as kbundle
-from kernelmagic import debian
-from kernelmagic.bundle import (
+from kernelmagic.errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
+from kernelmagic.machine import bundle as kbundle
+from kernelmagic.machine import debian
+from kernelmagic.machine.bundle import (
     BUNDLE_FORMAT,
     Bundle,
     build_bundle,
@@ -21,7 +22,6 @@ from kernelmagic.bundle import (
     read_list,
     recipe_digest,
 )
-from kernelmagic.errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
 
 RELEASE = "6.1.0-56-amd64"
 ELF = b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 64

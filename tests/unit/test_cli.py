@@ -10,11 +10,12 @@ from typing import ClassVar
 
 import pytest
 
-from kernelmagic import cli, kmod
-from kernelmagic import vm as kvm
-from kernelmagic.dmesg import LogRecord
+from kernelmagic.cli import app as cli
 from kernelmagic.errors import BuildError, BundleBuildError, ModuleError
-from kernelmagic.kmod import ModuleOperation
+from kernelmagic.guest import kmod
+from kernelmagic.guest.kernel_log import LogRecord
+from kernelmagic.guest.kmod import ModuleOperation
+from kernelmagic.machine import vm as kvm
 
 
 @pytest.fixture(autouse=True)
@@ -83,7 +84,7 @@ def test_vm_build_failure_is_setup_exit(
     def fail(*args: object, **kwargs: object) -> None:
         raise BundleBuildError("apt offers no kernel 6.1.0-1-amd64")
 
-    monkeypatch.setattr("kernelmagic.bundle.build_bundle", fail)
+    monkeypatch.setattr("kernelmagic.machine.bundle.build_bundle", fail)
     assert cli.main(["vm", "build", "--kernel-version", "6.1.0-1-amd64"]) == cli.EXIT_SETUP
     assert capsys.readouterr().err == "kernelmagic: apt offers no kernel 6.1.0-1-amd64\n"
 
@@ -110,7 +111,7 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, di
         calls.append((name, sources))
         return types.SimpleNamespace(ko_path=ko, diagnostics=[], duration=0.5, cached=True)
 
-    monkeypatch.setattr("kernelmagic.build.build", fake_build)
+    monkeypatch.setattr("kernelmagic.kbuild.builder.build_module", fake_build)
     return calls
 
 
@@ -188,7 +189,7 @@ def test_run_build_failure(
     def fail(*args: object, **kwargs: object) -> None:
         raise BuildError("build failed: hello_world.c:2:1: error: expected ';'", ["diag line"])
 
-    monkeypatch.setattr("kernelmagic.build.build", fail)
+    monkeypatch.setattr("kernelmagic.kbuild.builder.build_module", fail)
     assert cli.main(["run", str(source)]) == cli.EXIT_BUILD == 3
     err = capsys.readouterr().err
     assert "diag line" in err and "build failed" in err

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.console import CRASH_KINDS, ConsoleRecorder, CrashReport
+from kernelmagic.machine.console import CRASH_KINDS, ConsoleRecorder, CrashReport
 
 # an oops in a module's init: insmod writes through NULL (crash.c)
 OOPS = r"""[    2.913175] crash: loading out-of-tree module taints kernel.
@@ -958,7 +958,7 @@ def test_a_failing_callback_is_logged_not_fatal(
         raise RuntimeError("callback bug")
 
     offline.on_crash = explode
-    with caplog.at_level(logging.ERROR, logger="kernelmagic.console"):
+    with caplog.at_level(logging.ERROR, logger="kernelmagic.machine.console"):
         feed(offline, wire(OOPS), 4096)
     assert "on_crash callback failed" in caplog.text
     assert offline.crash is not None

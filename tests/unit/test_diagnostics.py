@@ -2,7 +2,7 @@
 # ruff: noqa: E501 - the fixtures are real kbuild output and keep their real line lengths
 """The diagnostics parser against real kbuild output.
 
-Every fixture below was captured from ``kernelmagic.build.build()`` against Debian's
+Every fixture below was captured from ``kernelmagic.kbuild.build_module()`` against Debian's
 linux-headers-6.1.0-56-amd64 with gcc 12 (builds_root ``/tmp/km/builds``), except the
 few marked "synthetic", which follow the documented format of a tool we could not make
 say that message here.
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import pytest
 
-from kernelmagic.diagnostics import Diagnostic, parse_diagnostics
+from kernelmagic.kbuild.diagnostics import Diagnostic, parse_diagnostics
 
 ROOT = "/tmp/km/builds"
 
@@ -188,7 +188,7 @@ make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065
 make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
 """
 
-# PATH without gcc-12 (the SetupError check in build() normally catches this first).
+# PATH without gcc-12 (the SetupError check in build_module() normally catches this first).
 NO_COMPILER = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
   CC [M]  /tmp/kbx/hello/hello.o
 /bin/sh: 1: gcc-12: not found

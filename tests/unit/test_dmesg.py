@@ -14,7 +14,7 @@ import dataclasses
 
 import pytest
 
-from kernelmagic.dmesg import (
+from kernelmagic.guest.kernel_log import (
     LEVELS,
     LogMark,
     LogRecord,

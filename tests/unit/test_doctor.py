@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import accel, doctor
-from kernelmagic.accel import AccelChoice
+from kernelmagic.cli import doctor
+from kernelmagic.machine import accel
+from kernelmagic.machine.accel import AccelChoice
 
 DEBIAN = {"ID": "debian", "PRETTY_NAME": "Debian GNU/Linux 12 (bookworm)"}
 

@@ -14,9 +14,9 @@ from typing import NamedTuple
 
 import pytest
 
-from kernelmagic import initramfs
 from kernelmagic.errors import BundleBuildError
-from kernelmagic.initramfs import Entry, char_device, entries_from_tree, write_cpio
+from kernelmagic.machine import initramfs
+from kernelmagic.machine.initramfs import Entry, char_device, entries_from_tree, write_cpio
 
 
 class Member(NamedTuple):

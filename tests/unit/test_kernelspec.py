@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from kernelmagic import kernelspec
+from kernelmagic.notebook import kernelspec
 
 
 def test_install_writes_the_spec_under_the_prefix(tmp_path: Path) -> None:

@@ -9,11 +9,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from kernelmagic import kmod
-from kernelmagic.agent import ExecResult
-from kernelmagic.dmesg import LogMark
 from kernelmagic.errors import GuestCommandError, ModuleError
-from kernelmagic.modinfo import ModuleInfo, ParamInfo
+from kernelmagic.guest import kmod
+from kernelmagic.guest.kernel_log import LogMark
+from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
+from kernelmagic.machine.agent import ExecResult
 
 KO_GUEST = "/mnt/host/hello-0123/hello.ko"
 HELLO = ModuleInfo(

@@ -8,11 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.agent import ExecResult
-from kernelmagic.diagnostics import Diagnostic
-from kernelmagic.display import KModuleResult, LoadResult, LogView, ModuleErrorView, ShellResult
 from kernelmagic.errors import BuildError, GuestCommandError, ModuleError
-from kernelmagic.magics import ArgumentError
+from kernelmagic.kbuild.diagnostics import Diagnostic
+from kernelmagic.machine.agent import ExecResult
+from kernelmagic.notebook.magics import ArgumentError
+from kernelmagic.notebook.views import (
+    KModuleResult,
+    LoadResult,
+    LogView,
+    ModuleErrorView,
+    ShellResult,
+)
 from tests.fake_lab import Lab, make_lab
 
 HELLO = """\
@@ -79,7 +85,7 @@ def test_load_ext_registers_and_unload_removes(tmp_path: Path) -> None:
     from IPython.core.interactiveshell import InteractiveShell
 
     import kernelmagic
-    from kernelmagic.session import LabSession, set_session
+    from kernelmagic.notebook.session import LabSession, set_session
 
     shell = InteractiveShell.instance()
     old = set_session(LabSession(lambda: None, show=lambda obj: None))
@@ -343,7 +349,7 @@ def test_unknown_symbol_names_the_exporting_module(lab: Lab) -> None:
 
 
 def test_unknown_symbol_hint_ignores_builds_of_other_notebooks(lab: Lab) -> None:
-    from kernelmagic.session import LabSession
+    from kernelmagic.notebook.session import LabSession
 
     lab.vm.needs["consumer"] = "provider_fn"
     lab.builder.exports["provider"] = "provider_fn"

@@ -7,11 +7,17 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.agent import ExecResult
-from kernelmagic.build import BuildResult
-from kernelmagic.console import CrashReport
-from kernelmagic.diagnostics import Diagnostic
-from kernelmagic.display import (
+from kernelmagic.errors import BuildError, ModuleError
+from kernelmagic.guest.facts import GuestFacts
+from kernelmagic.guest.kernel_log import LogRecord
+from kernelmagic.guest.kmod import LoadedModule, ModuleOperation
+from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
+from kernelmagic.kbuild.builder import BuildResult
+from kernelmagic.kbuild.diagnostics import Diagnostic
+from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.console import CrashReport
+from kernelmagic.machine.vm import VMStatus
+from kernelmagic.notebook.views import (
     BuildFailure,
     CellSource,
     ConsoleView,
@@ -27,12 +33,6 @@ from kernelmagic.display import (
     ShellResult,
     VMStatusCard,
 )
-from kernelmagic.dmesg import LogRecord
-from kernelmagic.errors import BuildError, ModuleError
-from kernelmagic.kmod import LoadedModule, ModuleOperation
-from kernelmagic.modinfo import ModuleInfo, ParamInfo
-from kernelmagic.vm import VMStatus
-from kernelmagic.vmstatus import GuestFacts
 
 EVIL = "<script>alert('x')</script>&"
 ESCAPED = "&lt;script&gt;alert(&#x27;x&#x27;)&lt;/script&gt;&amp;"

@@ -9,12 +9,12 @@ from typing import Any
 
 import pytest
 
-from kernelmagic import progress
-from kernelmagic.agent import ExecResult
-from kernelmagic.display import CrashView, ModuleErrorView, VMStatusCard
 from kernelmagic.errors import BootTimeout, KernelCrashed, ModuleError
-from kernelmagic.session import LabSession
-from kernelmagic.vmstatus import TAINT_FLAGS, decode_taint
+from kernelmagic.guest.facts import TAINT_FLAGS, decode_taint
+from kernelmagic.machine.agent import ExecResult
+from kernelmagic.notebook import progress
+from kernelmagic.notebook.session import LabSession
+from kernelmagic.notebook.views import CrashView, ModuleErrorView, VMStatusCard
 from tests.fake_lab import Lab, make_lab
 
 MODULE = 'MODULE_LICENSE("GPL");\n'
@@ -263,7 +263,7 @@ def test_labextension_installs_by_link_or_copy(tmp_path: Path) -> None:
     import json
 
     import kernelmagic
-    from kernelmagic import labext
+    from kernelmagic.notebook import labext
 
     built = json.loads((labext.BUILT / "package.json").read_text())
     assert built["name"] == labext.NAME

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.modinfo import (
+from kernelmagic.guest.modinfo import (
     ParamInfo,
     modinfo_strings,
     parse_modinfo_output,

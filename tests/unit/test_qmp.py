@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from kernelmagic.errors import VMError
-from kernelmagic.qmp import QMPClient
+from kernelmagic.machine.qmp import QMPClient
 
 GREETING = {
     "QMP": {

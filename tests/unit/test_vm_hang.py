@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import accel
-from kernelmagic.bundle import Bundle
 from kernelmagic.errors import BootTimeout
-from kernelmagic.vm import LabVM
+from kernelmagic.machine import accel
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import LabVM
 
 
 @pytest.fixture
@@ -52,7 +52,7 @@ def test_probe_records_tcg_when_the_kvm_boot_hangs(
     bundle = _fake_bundle(tmp_path)
     monkeypatch.setattr(accel, "kvm_usable", lambda: (True, "/dev/kvm is usable"))
     monkeypatch.setattr(accel, "QEMU", str(hanging_qemu))
-    import kernelmagic.vm as vm_module
+    import kernelmagic.machine.vm as vm_module
 
     real = vm_module.LabVM
     monkeypatch.setattr(

@@ -12,12 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic import vm as kvm
-from kernelmagic.agent import ExecResult
-from kernelmagic.bundle import Bundle
 from kernelmagic.errors import VMError, VMNotRunning
+from kernelmagic.machine import vm as kvm
+from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.vm import LabVM
 from kernelmagic.procs import pid_alive
-from kernelmagic.vm import LabVM
 
 RELEASE = "6.1.0-56-amd64"
 FDS = {"console": 7, "qga": 8, "qmp": 9}

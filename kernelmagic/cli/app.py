@@ -1,0 +1,290 @@
+# SPDX-License-Identifier: MIT
+"""The ``kernelmagic`` command: the lab without Jupyter, for setup, scripts and CI.
+
+Exit codes: 0 success; 1 a setup or VM problem; 2 bad usage; 3 build failed;
+4 load failed; 5 unload failed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from kernelmagic.errors import BuildError, KernelCrashed, KernelMagicError, ModuleError, UsageError
+
+EXIT_SETUP, EXIT_USAGE, EXIT_BUILD, EXIT_LOAD, EXIT_UNLOAD = 1, 2, 3, 4, 5
+
+_EXAMPLES = {
+    "vm build": "example: kernelmagic vm build --kernel-version 6.1.0-56-amd64",
+    "vm boot": "examples: kernelmagic vm boot -- uname -r\n          kernelmagic vm boot",
+    "vm probe-accel": "example: kernelmagic vm probe-accel --force",
+    "doctor": "example: kernelmagic doctor",
+    "build": "example: kernelmagic build modules/hello.c -o /tmp/hello.ko",
+    "run": 'example: kernelmagic run modules/hello.c name="Linux Enthusiast"',
+    "cache clean": "example: kernelmagic cache clean",
+    "kernelspec install": "example: kernelmagic kernelspec install",
+    "course student": "example: kernelmagic course student build/student",
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="kernelmagic",
+        description="Build Linux kernel modules and run them in a throw-away QEMU VM.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="log what happens")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def add(group: argparse._SubParsersAction, name: str, full: str, help_: str):  # type: ignore[type-arg]
+        return group.add_parser(
+            name, help=help_, description=help_, epilog=_EXAMPLES[full],
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )  # fmt: skip
+
+    vm = sub.add_parser("vm", help="build, boot and probe the lab VM")
+    vm_sub = vm.add_subparsers(dest="vm_command", required=True)
+    p = add(vm_sub, "build", "vm build", "build the VM bundle from Debian packages")
+    p.add_argument("--kernel-version", metavar="V", help="kernel release, e.g. 6.1.0-56-amd64")
+    p.add_argument("--force", action="store_true", help="rebuild even if up to date")
+    p = add(vm_sub, "boot", "vm boot", "boot the VM; run one command, or open a shell")
+    p.add_argument("--accel", choices=["kvm", "tcg"], help="override the accelerator")
+    p.add_argument("--timeout", type=float, default=60.0, help="deadline for the command")
+    p.add_argument("guest_command", nargs=argparse.REMAINDER, help="-- CMD ARGS...")
+    p = add(vm_sub, "probe-accel", "vm probe-accel", "find out once whether KVM boots here")
+    p.add_argument("--force", action="store_true", help="probe again even if recorded")
+
+    add(sub, "doctor", "doctor", "show what the lab needs, what is present, and fixes")
+
+    p = add(sub, "build", "build", "build a module from FILE.c or a folder of sources")
+    p.add_argument("source", type=Path, help="FILE.c or DIR")
+    p.add_argument("-o", "--output", type=Path, help="where to write the .ko")
+    p.add_argument("--cflags", default="", help="extra compiler flags (one string)")
+
+    p = add(sub, "run", "run", "build, load with parameters, unload, print the kernel log")
+    p.add_argument("source", type=Path, help="FILE.c (the module is named after it)")
+    p.add_argument("params", nargs="*", metavar="KEY=VALUE", help="module parameters")
+    p.add_argument("--cflags", default="", help="extra compiler flags (one string)")
+
+    cache = sub.add_parser("cache", help="the cache in $KERNELMAGIC_HOME")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True)
+    add(cache_sub, "clean", "cache clean", "remove the bundle, downloads and build cache")
+
+    ks = sub.add_parser("kernelspec", help="the course's Jupyter kernel")
+    ks_sub = ks.add_subparsers(dest="kernelspec_command", required=True)
+    add(ks_sub, "install", "kernelspec install", "install it into this environment")
+
+    course = sub.add_parser("course", help="course tooling for instructors")
+    course_sub = course.add_subparsers(dest="course_command", required=True)
+    p = add(course_sub, "student", "course student", "write student notebooks (no solutions)")
+    p.add_argument("out", type=Path, help="output folder (not under notebooks/)")
+    p.add_argument("--notebooks", type=Path, default=Path("notebooks"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(name)s: %(message)s",
+    )
+    try:
+        return _dispatch(args)
+    except BuildError as exc:
+        _print_build_failure(exc)
+        return EXIT_BUILD
+    except UsageError as exc:
+        print(f"kernelmagic: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KernelMagicError as exc:
+        print(f"kernelmagic: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except OSError as exc:
+        # A file we were asked to read or write, or a full disk: the host's, not ours.
+        print(f"kernelmagic: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+              file=sys.stderr)  # fmt: skip
+        return EXIT_SETUP
+    except KeyboardInterrupt:
+        print("kernelmagic: interrupted", file=sys.stderr)
+        return 130
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    if args.command == "vm":
+        if args.vm_command == "build":
+            return _vm_build(args)
+        if args.vm_command == "boot":
+            return _vm_boot(args)
+        return _vm_probe(args)
+    if args.command == "doctor":
+        from kernelmagic.cli.doctor import run_doctor
+
+        return run_doctor()
+    if args.command == "build":
+        return _build(args)
+    if args.command == "run":
+        return _run(args)
+    if args.command == "cache":
+        return _cache_clean()
+    if args.command == "kernelspec":
+        from kernelmagic.notebook.kernelspec import install
+
+        print(f"installed the kernelmagic Jupyter kernel in {install()}")
+        return 0
+    if args.command == "course":
+        from kernelmagic.course.student import make_student_versions
+
+        written = make_student_versions(args.notebooks, args.out)
+        print(f"wrote {len(written)} student notebooks to {args.out}")
+        return 0
+    raise AssertionError(args.command)
+
+
+def _vm_build(args: argparse.Namespace) -> int:
+    from kernelmagic.machine.bundle import build_bundle
+
+    def progress(message: str) -> None:
+        print(message, file=sys.stderr)
+
+    bundle = build_bundle(args.kernel_version, force=args.force, progress=progress)
+    print(f"bundle ready: kernel {bundle.kernel_release} in {bundle.root}")
+    return 0
+
+
+def _vm_probe(args: argparse.Namespace) -> int:
+    from kernelmagic.machine import accel
+
+    choice = None if args.force else accel.recorded()
+    if choice is None and not os.environ.get("KERNELMAGIC_ACCEL"):
+        print("probing whether a KVM boot works here (once per host)...", file=sys.stderr)
+        choice = accel.probe()
+        accel.record(choice)
+    elif choice is None:
+        choice = accel.choose(probe_if_unknown=False)
+    print(f"accelerator: {choice.accel} ({choice.reason})")
+    return 0
+
+
+def _vm_boot(args: argparse.Namespace) -> int:
+    from kernelmagic.machine.vm import LabVM
+
+    command = list(args.guest_command)
+    if command and command[0] == "--":
+        command = command[1:]
+    vm = LabVM(accel=args.accel, console_shell=not command)
+    try:
+        vm.start()
+        print(f"lab VM ready in {vm.boot_seconds:.1f} s ({vm.accel.accel if vm.accel else '?'})",
+              file=sys.stderr)  # fmt: skip
+        if not command:
+            from kernelmagic.cli.terminal import attach_console
+
+            return attach_console(vm)
+        vm.wait_settled()
+        result = vm.exec(command, timeout=args.timeout)
+        sys.stdout.write(result.stdout)
+        sys.stderr.write(result.stderr)
+        print(f"[exit status {result.exit_code}]", file=sys.stderr)
+        return result.exit_code
+    finally:
+        vm.stop()
+
+
+def _read_sources(source: Path) -> tuple[str, dict[str, str]]:
+    from kernelmagic.kbuild.builder import module_name_from_path
+
+    if source.is_dir():
+        files = sorted(p for p in source.iterdir() if p.suffix in (".c", ".h"))
+        if not any(p.suffix == ".c" for p in files):
+            raise UsageError(f"{source} has no .c file")
+        return module_name_from_path(source), {p.name: p.read_text() for p in files}
+    if not source.is_file():
+        raise UsageError(f"{source} does not exist")
+    if source.suffix != ".c":
+        raise UsageError(f"{source} is not a .c file")
+    name = module_name_from_path(source)
+    return name, {f"{name}.c": source.read_text()}
+
+
+def _build(args: argparse.Namespace) -> int:
+    from kernelmagic.kbuild.builder import build_module
+
+    name, sources = _read_sources(args.source)
+    result = build_module(name, sources, cflags=args.cflags)
+    for diagnostic in result.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    output = args.output or Path(f"{name}.ko")
+    if output.is_dir():
+        output = output / f"{name}.ko"
+    shutil.copyfile(result.ko_path, output)
+    cached = " (from cache)" if result.cached else ""
+    print(f"built {output} in {result.duration:.2f} s{cached}")
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from kernelmagic.guest import kmod
+    from kernelmagic.kbuild.builder import build_module
+    from kernelmagic.machine.vm import LabVM
+
+    if args.source.suffix != ".c":
+        raise UsageError(f"{args.source} is not a .c file")
+    name, sources = _read_sources(args.source)
+    params = [kmod.kernel_param(p) for p in args.params]
+    result = build_module(name, sources, cflags=args.cflags)
+    for diagnostic in result.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    with LabVM() as vm:
+        for action, step, code in (
+            (f"insmod {name} {' '.join(params)}".rstrip(),
+             lambda: kmod.insmod(vm, result.ko_path, params), EXIT_LOAD),
+            (f"rmmod {name}", lambda: kmod.rmmod(vm, name), EXIT_UNLOAD),
+        ):  # fmt: skip
+            try:
+                operation = step()
+            except ModuleError as exc:
+                _print_module_error(exc)
+                return code
+            except KernelCrashed as exc:
+                print(f"kernelmagic: {action} crashed the kernel: {exc}", file=sys.stderr)
+                print(exc.report, file=sys.stderr)
+                return code
+            print(f"# {action}")
+            for record in operation.log:
+                print(record.message)
+    return 0
+
+
+def _cache_clean() -> int:
+    from kernelmagic import paths
+    from kernelmagic.machine.bundle import tree_size
+
+    root = paths.home()
+    if not root.exists():
+        print(f"nothing to clean: {root} does not exist")
+        return 0
+    size = tree_size(root)
+    shutil.rmtree(root)
+    print(f"removed {root} ({size / 1e6:.0f} MB); `kernelmagic vm build` makes a new bundle")
+    return 0
+
+
+def _print_build_failure(exc: BuildError) -> None:
+    for diagnostic in exc.diagnostics:
+        print(diagnostic, file=sys.stderr)
+    print(f"kernelmagic: build failed: {exc}", file=sys.stderr)
+
+
+def _print_module_error(exc: ModuleError) -> None:
+    print(f"kernelmagic: {exc}", file=sys.stderr)
+    for line in exc.log:
+        print(f"  {line}", file=sys.stderr)
+    if exc.hint:
+        print(f"hint: {exc.hint}", file=sys.stderr)
+
+

@@ -1,0 +1,466 @@
+# SPDX-License-Identifier: MIT
+"""The lab VM bundle: kernel, initramfs and kbuild tree, built from Debian packages.
+
+Layout under ``$KERNELMAGIC_HOME/bundle/<kernel release>/``::
+
+    manifest.json   every package, version and checksum; the files' checksums
+    vmlinux         the uncompressed ELF kernel, booted directly by QEMU (PVH)
+    initramfs.cpio  busybox, kmod, qemu-guest-agent, the chosen modules, our init
+    kbuild/         the matching headers and kbuild tree (usr/src, usr/lib)
+    System.map, config
+
+A bundle is built in a temporary folder and renamed into place at the end, so a
+half-built bundle is never mistaken for a good one. ``bundle/current`` names the
+release the lab uses.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from kernelmagic import paths
+from kernelmagic.errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
+from kernelmagic.machine import debian, initramfs
+from kernelmagic.procs import pid_alive
+
+log = logging.getLogger(__name__)
+
+BUNDLE_FORMAT = 2
+# The files of vm/ that shape the bundle (host-packages.* are for the host, not the VM).
+RECIPE_FILES = ("init", "mount-share", "kernel-log", "shutdown", "packages.txt", "modules.txt")
+
+
+def _recipe_dir() -> Path:
+    """vm/ beside the package (a checkout), else the copy a wheel installs."""
+    beside = Path(__file__).resolve().parents[2] / "vm"
+    if (beside / "init").is_file():
+        return beside
+    return Path(sys.prefix) / "share" / "kernelmagic" / "vm"
+
+
+RECIPE_DIR = _recipe_dir()
+_XZ_MAGIC = b"\xfd7zXZ\x00"
+_FIX = "run `kernelmagic vm build` (or `make setup`)"
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """A built bundle on disk; ``load`` checks it is whole before anyone boots it."""
+
+    root: Path
+    kernel_release: str
+    manifest: dict[str, Any] = field(repr=False)
+
+    @property
+    def vmlinux(self) -> Path:
+        return self.root / "vmlinux"
+
+    @property
+    def vmlinuz(self) -> Path:
+        return self.root / "vmlinuz"
+
+    @property
+    def initramfs(self) -> Path:
+        return self.root / "initramfs.cpio"
+
+    @property
+    def kbuild_dir(self) -> Path:
+        """The folder to pass as ``make -C``: the arch headers of this kernel."""
+        return self.root / "kbuild" / "usr" / "src" / f"linux-headers-{self.kernel_release}"
+
+    @property
+    def config(self) -> Path:
+        return self.root / "config"
+
+    @classmethod
+    def load(cls, release: str | None = None, home: Path | None = None) -> Bundle:
+        base = (home / "bundle") if home else paths.bundle_root()
+        if release is None:
+            current = base / "current"
+            if not current.is_file():
+                raise BundleMissing(f"no lab VM bundle in {base}; {_FIX}")
+            release = current.read_text().strip()
+        root = base / release
+        manifest_path = root / "manifest.json"
+        if not manifest_path.is_file():
+            raise BundleMissing(f"no lab VM bundle for kernel {release} in {base}; {_FIX}")
+        try:
+            manifest = json.loads(manifest_path.read_text())
+        except json.JSONDecodeError as exc:
+            raise BundleIncomplete(
+                f"the bundle manifest {manifest_path} is damaged; "
+                "run `kernelmagic vm build --force`"
+            ) from exc
+        bundle = cls(root, release, manifest)
+        missing = [
+            p.name
+            for p in (bundle.vmlinux, bundle.initramfs, bundle.kbuild_dir / "Makefile")
+            if not p.exists()
+        ]
+        if missing or manifest.get("format") != BUNDLE_FORMAT:
+            what = ", ".join(missing) or "an older bundle format"
+            raise BundleIncomplete(
+                f"the bundle in {root} is incomplete ({what}); run `kernelmagic vm build --force`"
+            )
+        return bundle
+
+    def size_bytes(self) -> int:
+        return tree_size(self.root)
+
+
+def tree_size(root: Path) -> int:
+    """Bytes used by the files under ``root`` (symlinks not followed)."""
+    total = 0
+    for dirpath, _dirs, files in os.walk(root):
+        for name in files:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                continue
+    return total
+
+
+def recipe_digest(recipe: Path = RECIPE_DIR) -> str:
+    """A hash of the recipe files, so a changed init or module list triggers a rebuild."""
+    digest = hashlib.sha256()
+    for path in sorted(recipe.iterdir()):
+        if path.is_file() and path.name in RECIPE_FILES:
+            digest.update(path.name.encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def read_list(path: Path) -> list[str]:
+    """Non-empty, non-comment lines of a recipe list file."""
+    lines = (line.split("#", 1)[0].strip() for line in path.read_text().splitlines())
+    return [line for line in lines if line]
+
+
+def build_bundle(
+    kernel_release: str | None = None,
+    *,
+    force: bool = False,
+    home: Path | None = None,
+    recipe: Path = RECIPE_DIR,
+    pins: dict[str, str] | None = None,
+    progress: Callable[[str], None] = lambda message: None,
+) -> Bundle:
+    """Build (or reuse) the bundle for ``kernel_release`` and make it the current one.
+
+    Without a release, the machine's current bundle is kept (it is built once and kept,
+    since Debian drops superseded kernels); ``force`` without a release rebuilds for the
+    kernel ``linux-image-amd64`` points to now. ``pins`` (package → version) choose
+    cached packages; by default, those of an earlier bundle of the same release.
+    """
+    base = (home / "bundle") if home else paths.bundle_root()
+    debs = (home / "debs") if home else paths.downloads_dir()
+    if not recipe.is_dir():
+        raise SetupError(f"the VM recipe folder {recipe} is missing; reinstall kernelmagic")
+    current = base / "current"
+    if kernel_release:
+        release = kernel_release
+    elif not force and current.is_file():
+        release = current.read_text().strip()
+    else:
+        release = _resolve_default_release(base)
+    digest = recipe_digest(recipe)
+    if pins is None:
+        pins = _manifest_versions(base / release)
+    if not force:
+        try:
+            existing = Bundle.load(release, home)
+        except (BundleMissing, BundleIncomplete):
+            existing = None
+        if existing and existing.manifest.get("recipe_sha256") == digest:
+            _set_current(base, release)
+            progress(f"bundle for {release} is up to date ({existing.root})")
+            return existing
+    image = f"linux-image-{release}"
+    if (
+        debian.candidate_version(image) is None
+        and debian.newest_cached_version(debs, image) is None
+    ):
+        offered = ", ".join(debian.available_kernel_releases()) or "none"
+        raise BundleBuildError(
+            f"apt offers no kernel {release} (Debian drops superseded kernels); "
+            f"kernels apt offers now: {offered}"
+        )
+    base.mkdir(parents=True, exist_ok=True)
+    for stale in base.glob(".tmp-*"):
+        # Another process's build in progress is left alone; a dead one's is removed.
+        owner = stale.name.rsplit("-", 1)[-1]
+        if not owner.isdigit() or not pid_alive(int(owner)):
+            shutil.rmtree(stale, ignore_errors=True)
+    work = base / f".tmp-{release}-{os.getpid()}"
+    try:
+        work.mkdir()
+        _build_into(work, release, recipe, digest, debs, pins, progress)
+        final = base / release
+        if final.exists():
+            old = base / f".tmp-old-{release}-{os.getpid()}"
+            final.rename(old)
+            shutil.rmtree(old)
+        work.rename(final)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    _set_current(base, release)
+    bundle = Bundle.load(release, home)
+    progress(f"bundle for {release} built in {bundle.root}")
+    return bundle
+
+
+def _manifest_versions(root: Path) -> dict[str, str]:
+    """Package versions an earlier bundle in ``root`` was made from (empty if none)."""
+    try:
+        manifest = json.loads((root / "manifest.json").read_text())
+        return {p["name"]: p["version"] for p in manifest["packages"]}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def _resolve_default_release(base: Path) -> str:
+    try:
+        return debian.default_kernel_release()
+    except (BundleBuildError, SetupError):
+        current = base / "current"
+        if current.is_file():
+            # Offline or apt lists gone: the bundle we already have is the right one.
+            return current.read_text().strip()
+        raise
+
+
+def _set_current(base: Path, release: str) -> None:
+    tmp = base / f".current-{os.getpid()}"
+    tmp.write_text(release + "\n")
+    os.replace(tmp, base / "current")
+
+
+def _build_into(
+    work: Path,
+    release: str,
+    recipe: Path,
+    digest: str,
+    debs: Path,
+    pins: dict[str, str],
+    progress: Callable[[str], None],
+) -> None:
+    names = [
+        f"linux-image-{release}",
+        f"linux-headers-{release}",
+        *debian.header_dependencies(release),
+        *read_list(recipe / "packages.txt"),
+    ]
+    progress(f"downloading {len(names)} Debian packages")
+    packages = debian.download(names, debs, pins)
+    pkgroot = work / "pkgroot"
+    progress("unpacking packages")
+    for package in packages:
+        debian.extract(package, pkgroot)
+
+    progress("extracting the ELF kernel (vmlinux) from vmlinuz")
+    extract_vmlinux(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinux")
+    # The compressed image too, for tools that boot a bzImage (the benchmark's reference).
+    shutil.copyfile(pkgroot / "boot" / f"vmlinuz-{release}", work / "vmlinuz")
+    shutil.copyfile(pkgroot / "boot" / f"config-{release}", work / "config")
+
+    progress("assembling the initramfs")
+    modules = _stage_initramfs(pkgroot, work / "initrd", release, recipe)
+    entries = list(initramfs.entries_from_tree(work / "initrd"))
+    entries.append(initramfs.char_device("dev/console", 5, 1))
+    entries.append(initramfs.char_device("dev/null", 1, 3, 0o666))
+    entries.append(initramfs.char_device("dev/ttyS1", 4, 65))  # the agent's port
+    entries.sort(key=lambda entry: entry.name)
+    initramfs.write_cpio(entries, work / "initramfs.cpio")
+    shutil.rmtree(work / "initrd")
+
+    progress("installing the kbuild tree")
+    _stage_kbuild(pkgroot, work / "kbuild", release)
+    shutil.rmtree(pkgroot)
+
+    manifest = {
+        "format": BUNDLE_FORMAT,
+        "kernel_release": release,
+        "recipe_sha256": digest,
+        "packages": [
+            {"name": p.name, "version": p.version, "file": p.path.name, "sha256": p.sha256}
+            for p in sorted(packages, key=lambda p: p.name)
+        ],
+        "modules": modules,
+        "files": {
+            name: debian.sha256_file(work / name)
+            for name in ("vmlinux", "vmlinuz", "initramfs.cpio", "config")
+        },
+    }
+    (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
+
+
+def extract_vmlinux(vmlinuz: Path, out: Path) -> None:
+    """Decompress the xz payload of a bzImage into the ELF ``vmlinux``.
+
+    QEMU boots that ELF through its PVH entry point, skipping the decompressor that
+    costs about two seconds under TCG.
+    """
+    blob = vmlinuz.read_bytes()
+    start = blob.find(_XZ_MAGIC)
+    while start != -1:
+        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
+        try:
+            data = decompressor.decompress(blob[start:])
+        except lzma.LZMAError:
+            data = b""
+        if data.startswith(b"\x7fELF"):
+            out.write_bytes(data)
+            return
+        start = blob.find(_XZ_MAGIC, start + 1)
+    raise BundleBuildError(f"no xz-compressed ELF kernel found inside {vmlinuz}")
+
+
+def _stage_initramfs(pkgroot: Path, root: Path, release: str, recipe: Path) -> list[str]:
+    """Lay out the guest's root filesystem; return the modules copied in."""
+    for folder in (
+        "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/sbin", "lib/x86_64-linux-gnu",
+        "lib64", "proc", "sys", "dev", "run", "tmp", "mnt/host", "etc", "root", "var/lib/qga",
+    ):  # fmt: skip
+        (root / folder).mkdir(parents=True, exist_ok=True)
+
+    busybox = pkgroot / "bin" / "busybox"
+    _install(busybox, root / "bin" / "busybox")
+    for applet in _busybox_applets(busybox):
+        target = root / applet
+        if applet != "bin/busybox" and not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.symlink_to("/bin/busybox")
+
+    kmod = pkgroot / "bin" / "kmod"
+    qga = pkgroot / "usr" / "sbin" / "qemu-ga"
+    _install(kmod, root / "bin" / "kmod")
+    for tool in ("modprobe", "depmod", "insmod", "rmmod", "lsmod", "modinfo"):
+        for folder in ("sbin", "bin"):
+            link = root / folder / tool
+            if link.is_symlink() or link.exists():
+                link.unlink()
+        (root / "sbin" / tool).symlink_to("/bin/kmod")
+    _install(qga, root / "usr" / "sbin" / "qemu-ga")
+
+    search = [pkgroot / "lib" / "x86_64-linux-gnu", pkgroot / "usr" / "lib" / "x86_64-linux-gnu"]
+    for soname, path in sorted(initramfs.library_closure([kmod, qga], search).items()):
+        _install(path.resolve(), root / "lib" / "x86_64-linux-gnu" / soname)
+    (root / "lib64" / "ld-linux-x86-64.so.2").symlink_to(
+        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    )
+
+    _install(recipe / "init", root / "init")
+    sbin = root / "usr" / "local" / "sbin"
+    _install(recipe / "mount-share", sbin / "kernelmagic-mount-share")
+    _install(recipe / "kernel-log", sbin / "kernelmagic-kernel-log")
+    shutdown = root / "sbin" / "shutdown"
+    if shutdown.is_symlink():
+        shutdown.unlink()
+    _install(recipe / "shutdown", shutdown)
+    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
+    (root / "etc" / "group").write_text("root:x:0:\n")
+    (root / "etc" / "hostname").write_text("kernelmagic\n")
+
+    return _stage_modules(pkgroot, root, release, read_list(recipe / "modules.txt"))
+
+
+def _stage_modules(pkgroot: Path, root: Path, release: str, wanted: list[str]) -> list[str]:
+    source = pkgroot / "lib" / "modules" / release
+    index = {_module_name(p): p for p in (source / "kernel").rglob("*.ko*")}
+    chosen: dict[str, Path] = {}
+    pending = list(wanted)
+    while pending:
+        name = pending.pop().replace("-", "_")
+        if name in chosen:
+            continue
+        if name not in index:
+            raise BundleBuildError(f"kernel {release} has no module {name} (vm/modules.txt)")
+        chosen[name] = index[name]
+        pending.extend(_module_depends(index[name]))
+    dest = root / "lib" / "modules" / release
+    for path in chosen.values():
+        _install(path, dest / path.relative_to(source))
+    for extra in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
+        if (source / extra).exists():
+            shutil.copyfile(source / extra, dest / extra)
+    # Debian's System.map is a placeholder (the real one is in the -dbg package), so
+    # depmod runs without it: it only needs the modules themselves.
+    proc = subprocess.run(
+        [host_tool("depmod"), "-b", str(root), release],
+        capture_output=True, text=True, check=False,
+    )  # fmt: skip
+    if proc.returncode != 0:
+        raise BundleBuildError(f"depmod failed: {proc.stderr.strip()}")
+    return sorted(str(p.relative_to(source)) for p in chosen.values())
+
+
+def host_tool(name: str) -> str:
+    """A kmod tool on the host; /sbin is not on a normal user's PATH on Debian."""
+    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
+    found = shutil.which(name, path=search)
+    if found is None:
+        raise SetupError(f"{name} is missing on the host; run: sudo apt-get install kmod")
+    return found
+
+
+def _module_name(path: Path) -> str:
+    return re.sub(r"\.ko(\.\w+)?$", "", path.name).replace("-", "_")
+
+
+def _module_depends(path: Path) -> list[str]:
+    proc = subprocess.run(
+        [host_tool("modinfo"), "-F", "depends", str(path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    if proc.returncode != 0:
+        raise BundleBuildError(f"modinfo failed on {path}: {proc.stderr.strip()}")
+    return [d for d in proc.stdout.strip().split(",") if d]
+
+
+def _busybox_applets(busybox: Path) -> list[str]:
+    # The static busybox is an x86-64 program like the host; ask it for its applets.
+    proc = subprocess.run(
+        [str(busybox), "--list-full"], capture_output=True, text=True, check=False
+    )
+    if proc.returncode != 0:
+        raise BundleBuildError(f"busybox --list-full failed: {proc.stderr.strip()}")
+    return sorted(line.strip() for line in proc.stdout.splitlines() if line.strip())
+
+
+def _install(src: Path, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(src, dest)
+    dest.chmod(0o755 if os.access(src, os.X_OK) else 0o644)
+
+
+def _stage_kbuild(pkgroot: Path, dest: Path, release: str) -> None:
+    """Move the headers and kbuild scripts, and make the arch Makefile's include relative.
+
+    Debian's ``linux-headers-<release>/Makefile`` includes the ``-common`` tree by its
+    absolute ``/usr/src`` path; relative, the tree works wherever the bundle lives.
+    """
+    for sub in ("usr/src", "usr/lib"):
+        for item in sorted((pkgroot / sub).glob("linux-*")):
+            if item.name.startswith(("linux-headers-", "linux-kbuild-")):
+                target = dest / sub / item.name
+                target.parent.mkdir(parents=True, exist_ok=True)
+                item.rename(target)
+    makefile = dest / "usr" / "src" / f"linux-headers-{release}" / "Makefile"
+    if not makefile.is_file():
+        raise BundleBuildError(f"linux-headers-{release} has no Makefile")
+    text = makefile.read_text()
+    fixed = re.sub(r"include /usr/src/(\S+)", r"include ../\1", text)
+    makefile.write_text(fixed)

@@ -1,0 +1,152 @@
+# SPDX-License-Identifier: MIT
+"""``%%kmodule``, ``%%kfile`` and ``%kexport``: the learner's C, built with kbuild."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from IPython.core.magic import cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from kernelmagic.errors import BuildError
+from kernelmagic.guest.kmod import install
+from kernelmagic.guest.modinfo import read_modinfo
+from kernelmagic.kbuild.builder import export_sources, kbuild_text
+from kernelmagic.notebook.magics._common import (
+    ArgumentError,
+    LabMagics,
+    learner_errors,
+    parse,
+    quiet,
+    user_values,
+)
+from kernelmagic.notebook.views import (
+    BuildFailure,
+    DiagnosticList,
+    KModuleResult,
+    ModuleCard,
+    Notice,
+)
+
+
+@magics_class
+class BuildMagics(LabMagics):
+    @cell_magic
+    @learner_errors("%%kmodule")
+    @magic_arguments("%kmodule")  # shown after a "%": the usage line reads %%kmodule
+    @argument("name", help="the module's name: letters, digits and _, e.g. hello")
+    @argument(
+        "--load",
+        action="store_true",
+        help="load it after a good build (unloading a loaded copy first)",
+    )
+    @argument(
+        "--install",
+        action="store_true",
+        help="copy it into the guest's /lib/modules/$(uname -r)/extra and run depmod -a",
+    )
+    @argument(
+        "--cflags",
+        default="",
+        metavar="FLAGS",
+        help='extra compiler flags, as one quoted string: --cflags "-DDEBUG -O1"; quotes '
+        'inside reach the compiler: --cflags "-DGREETING=\\"hi\\"" defines a C string',
+    )
+    @argument(
+        "--force",
+        action="store_true",
+        help="with --load: unload the loaded copy with rmmod -f, even when in use",
+    )
+    def kmodule(self, line: str, cell: str) -> KModuleResult:  # fmt: skip
+        """Build the cell as a kernel module for the lab VM's kernel, and show its card.
+
+        The cell is the module's C source; ``%%kfile NAME/FILE`` cells run before it add
+        files. Errors and warnings are shown at their cell line (this line is line 1).
+        A build failure fails the cell. Example::
+
+            %%kmodule hello --load
+            #include <linux/module.h>
+            static int __init hello_init(void) { pr_info("Hello!\\n"); return 0; }
+            static void __exit hello_exit(void) { pr_info("Bye!\\n"); }
+            module_init(hello_init);
+            module_exit(hello_exit);
+            MODULE_LICENSE("GPL");
+        """
+        args = parse(self.kmodule, line)
+        session = self.session
+        with user_values(f"%%kmodule {args.name}"):
+            kbuild_text(args.name, {"x.c": ""}, args.cflags)  # name and flags, before any state
+            session.set_main(args.name, cell)
+            kbuild_text(args.name, session.sources(args.name).texts(), args.cflags)
+        files = session.sources(args.name).files
+        try:
+            built = session.build(args.name, cflags=args.cflags)
+        except BuildError as exc:
+            self.show(BuildFailure(args.name, exc, files))
+            raise quiet(exc) from None
+        card = ModuleCard(read_modinfo(built.ko_path), build=built,
+                          size=built.ko_path.stat().st_size)  # fmt: skip
+        result = KModuleResult(card, DiagnosticList(built.diagnostics, files))
+        try:
+            if args.install:
+                result.installed = install(session.vm, built.ko_path, info=card.info)
+            if args.load:
+                result.load = session.load(args.name, reload=True, force=args.force)
+        except BaseException:
+            self.show(result)  # the build worked: keep its card above the failure
+            raise
+        return result
+
+    @cell_magic
+    @learner_errors("%%kfile")
+    @magic_arguments("%kfile")
+    @argument("path", metavar="NAME/FILE", help="module name and file name, e.g. hello/util.h")
+    def kfile(self, line: str, cell: str) -> Notice:
+        """Add a .c or .h file to module NAME; the next ``%%kmodule NAME`` builds it too.
+
+        Run these cells before the ``%%kmodule NAME`` cell. A cell with nothing but
+        blank lines removes the file. Example::
+
+            %%kfile hello/greeting.h
+            #define GREETING "Hello"
+        """
+        args = parse(self.kfile, line)
+        name, _, filename = args.path.partition("/")
+        if not filename:
+            raise ArgumentError(f"%%kfile {args.path}: write NAME/FILE, e.g. {name}/util.h")
+        if filename == f"{name}_main.c":
+            raise ArgumentError(f"%%kfile: {filename} is the name the %%kmodule cell gets")
+        with user_values(f"%%kfile {args.path}"):
+            kbuild_text(name, {filename: "", f"{name}_main.c": ""})
+        if not cell.strip():
+            gone = self.session.remove_file(name, filename)
+            return Notice(f"{name}/{filename} removed" if gone else f"{name}/{filename}: empty")
+        self.session.add_file(name, filename, cell)
+        lines = len(cell.splitlines())
+        return Notice(
+            f"{name}/{filename}: {lines} line{'' if lines == 1 else 's'}, "
+            f"built by the next %%kmodule {name}"
+        )
+
+    @line_magic
+    @learner_errors("%kexport")
+    @magic_arguments()
+    @argument("name", help="a module whose %%kmodule cell has run")
+    @argument("dir", help="folder to write into (created if needed)")
+    def kexport(self, line: str) -> Notice:
+        """Write a module's sources, its Kbuild and a standalone Makefile into DIR.
+
+        The folder builds on a real Linux machine that has the headers of its kernel
+        (``make``), or for another kernel with ``make KDIR=...``. Example::
+
+            %kexport hello ~/hello-module
+        """
+        args = parse(self.kexport, line)
+        sources = self.session.modules.get(args.name)
+        if sources is None or not any(f.main for f in sources.files.values()):
+            raise ArgumentError(f"%kexport: run the %%kmodule {args.name} cell first")
+        dest = Path(args.dir).expanduser()
+        with user_values(f"%kexport {args.name}"):
+            written = export_sources(args.name, sources.texts(), dest, sources.cflags)
+        names = ", ".join(p.name for p in written)
+        return Notice(f"exported {args.name} to {dest}: {names}\nbuild it there with: make")

@@ -1,0 +1,73 @@
+# SPDX-License-Identifier: MIT
+"""``%vm``: the lab VM itself: its status, start, stop, restart, and its console log."""
+
+from __future__ import annotations
+
+from IPython.core.magic import line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from kernelmagic.guest.facts import read_guest_facts
+from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse
+from kernelmagic.notebook.views import ConsoleView, Notice, VMStatusCard
+
+ACTIONS = ("status", "start", "stop", "restart", "log")
+
+
+@magics_class
+class VMMagics(LabMagics):
+    @line_magic
+    @learner_errors("%vm")
+    @magic_arguments()
+    @argument(
+        "action",
+        nargs="?",
+        default="status",
+        choices=ACTIONS,
+        help="status (the default; never starts the VM), start, stop, restart, log",
+    )
+    @argument(
+        "-n",
+        type=int,
+        default=40,
+        metavar="N",
+        help="with log: how many console lines to show (default 40)",
+    )
+    def vm(self, line: str) -> VMStatusCard | Notice | ConsoleView:  # fmt: skip
+        """The lab VM: a status card, or start, stop, restart it, or read its console.
+
+        The status card shows the accelerator and why it was chosen, the kernel,
+        uptime, memory, the loaded modules and the kernel's taint flags in words;
+        ``status`` never starts a stopped VM (``start`` does).
+        ``restart`` gives a clean kernel (after an oops, say); modules loaded or
+        installed in the guest are gone, your builds stay. ``log`` shows the serial
+        console, which still holds a crashed kernel's last words. Example::
+
+            %vm status
+            %vm restart
+            %vm log -n 80
+        """
+        args = parse(self.vm, line)
+        session = self.session
+        if args.action == "start":
+            return session.start()
+        if args.action == "stop":
+            return session.stop()
+        if args.action == "restart":
+            return session.restart()
+        if args.action == "log":
+            return self._console(max(1, args.n))
+        vm = session.running_vm
+        if vm is None:  # a status card shows the VM as it is: stopped stays stopped
+            return VMStatusCard(session.idle_status())
+        return VMStatusCard(vm.status(), read_guest_facts(vm))
+
+    def _console(self, n: int) -> ConsoleView | Notice:
+        vm = self.session.last_vm
+        try:
+            lines = vm.console.tail(n) if vm is not None else None
+        except Exception:
+            lines = None
+        if lines is None:
+            return Notice("the lab VM has not run yet in this kernel: no console to show")
+        note = "" if self.session.running_vm else "the lab VM is not running; its last console:"
+        return ConsoleView(lines, note)

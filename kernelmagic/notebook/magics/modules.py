@@ -1,0 +1,125 @@
+# SPDX-License-Identifier: MIT
+"""``%insmod``, ``%rmmod``, ``%lsmod``, ``%modinfo``, ``%modprobe``: modules in the lab VM."""
+
+from __future__ import annotations
+
+import fnmatch
+
+from IPython.core.magic import line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments
+
+from kernelmagic.guest import kmod
+from kernelmagic.guest.modinfo import read_modinfo
+from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse, user_values
+from kernelmagic.notebook.views import LoadResult, ModuleCard, ModuleTable
+
+
+@magics_class
+class ModuleMagics(LabMagics):
+    @line_magic
+    @learner_errors("%insmod")
+    @magic_arguments()
+    @argument("name", help="a module built in this notebook (by its kmodule cell)")
+    @argument("params", nargs="*", default=[], metavar="KEY=VALUE", help="module parameters")
+    def insmod(self, line: str) -> LoadResult:
+        """Load the last build of NAME into the lab VM, with parameters.
+
+        Arguments are split as a shell splits them, and a value with spaces reaches the
+        module whole (the kernel needs it in double quotes; they are added for you).
+        ``{var}`` is replaced by a Python variable. The result holds the kernel log lines
+        the load produced (``r.log``). Example::
+
+            %insmod hello name="Linux Enthusiast"
+            r = %insmod hello name="{who}" count=3
+        """
+        args = parse(self.insmod, line)
+        with user_values(f"%insmod {args.name}"):
+            name = kmod.module_name(args.name)
+            kmod.kernel_params(args.params)
+        return self.session.load(name, args.params)
+
+    @line_magic
+    @learner_errors("%rmmod")
+    @magic_arguments()
+    @argument("name", help="a loaded module")
+    @argument("-f", "--force", action="store_true",
+              help="unload even when in use (rmmod -f; taints the kernel: R)")  # fmt: skip
+    def rmmod(self, line: str) -> LoadResult:
+        """Unload a module from the lab VM; shows what its exit function logged.
+
+        Example::
+
+            %rmmod hello
+        """
+        args = parse(self.rmmod, line)
+        with user_values(f"%rmmod {args.name}"):
+            name = kmod.module_name(args.name)
+        return self.session.unload(name, force=args.force)
+
+    @line_magic
+    @learner_errors("%lsmod")
+    @magic_arguments()
+    @argument("pattern", nargs="?", default="",
+              help="only modules whose name contains it (or matches it, with * ? [ ])")  # fmt: skip
+    def lsmod(self, line: str) -> ModuleTable:
+        """The modules loaded in the lab VM: size, use count and the modules using each.
+
+        Example::
+
+            %lsmod
+            %lsmod virtio*
+        """
+        args = parse(self.lsmod, line)
+        modules = kmod.lsmod(self.session.vm)
+        if args.pattern:
+            wild = any(c in args.pattern for c in "*?[")
+            modules = [
+                m for m in modules
+                if (fnmatch.fnmatchcase(m.name, args.pattern) if wild else args.pattern in m.name)
+            ]  # fmt: skip
+        return ModuleTable(modules, args.pattern)
+
+    @line_magic
+    @learner_errors("%modinfo")
+    @magic_arguments()
+    @argument("name", help="a module built here, or one of the lab VM's kernel")
+    def modinfo(self, line: str) -> ModuleCard:
+        """A module's licence, author, description, parameters and vermagic.
+
+        For a module built in this notebook it reads the ``.ko`` on the host (no VM
+        needed); for any other name it asks ``modinfo`` in the guest. Example::
+
+            %modinfo hello
+            %modinfo bridge
+        """
+        args = parse(self.modinfo, line)
+        built = self.session.builds.get(args.name)
+        if built is not None:
+            info = read_modinfo(built.ko_path)
+            return ModuleCard(info, build=built, size=built.ko_path.stat().st_size)
+        with user_values(f"%modinfo {args.name}"):
+            name = kmod.module_name(args.name)
+        return ModuleCard(kmod.modinfo(self.session.vm, name))
+
+    @line_magic
+    @learner_errors("%modprobe")
+    @magic_arguments()
+    @argument("-r", "--remove", action="store_true",
+              help="unload the module and the dependencies nothing else uses")  # fmt: skip
+    @argument("name", help="an installed module (the kernel's, or yours via --install)")
+    @argument("params", nargs="*", default=[], metavar="KEY=VALUE", help="module parameters")
+    def modprobe(self, line: str) -> LoadResult:
+        """Load (or with -r unload) a module by name, with its dependencies.
+
+        modprobe finds modules under ``/lib/modules/$(uname -r)`` through the index that
+        ``depmod`` writes; install your own first with ``%%kmodule NAME --install``.
+        Example::
+
+            %modprobe bridge
+            %modprobe -r bridge
+        """
+        args = parse(self.modprobe, line)
+        with user_values(f"%modprobe {args.name}"):
+            name = kmod.module_name(args.name)
+            kmod.kernel_params(args.params)
+        return self.session.modprobe(name, args.params, remove=args.remove)
