@@ -7,12 +7,15 @@ message, from a bug of ours, which keeps its traceback::
 
     KernelMagicError
     ├── UsageError            a bad name, parameter or path given to us (also a ValueError)
+    │   ├── ArgumentError     a magic's or command's arguments are wrong
+    │   └── SolutionMarkerError  a lesson cell's BEGIN/END SOLUTION markers do not pair
     ├── SetupError            the host lacks something; the message names the fix
     │   ├── BundleMissing     no VM bundle built yet
     │   ├── BundleIncomplete  a half-built or damaged bundle
     │   └── BundleBuildError  apt/dpkg could not produce a bundle
     ├── VMError               the lab VM itself
     │   ├── BootTimeout       QEMU started but the agent never answered
+    │   ├── QEMUExited        QEMU ended on its own; carries its argv and log tail
     │   ├── VMNotRunning      a call that needs a running VM
     │   └── KernelCrashed     oops/panic seen on the console; carries the report
     ├── AgentError            the guest agent protocol failed or timed out
@@ -34,6 +37,14 @@ class KernelMagicError(Exception):
 
 class UsageError(KernelMagicError, ValueError):
     """A value the learner or user gave us is not acceptable; the message says why."""
+
+
+class ArgumentError(UsageError):
+    """A magic's (or command's) arguments are wrong; the message says what to write."""
+
+
+class SolutionMarkerError(UsageError):
+    """A ``BEGIN SOLUTION`` without its ``END SOLUTION`` (or the reverse) in a cell."""
 
 
 class SetupError(KernelMagicError):
@@ -58,6 +69,15 @@ class VMError(KernelMagicError):
 
 class BootTimeout(VMError):
     """QEMU started but the guest agent did not answer before the deadline."""
+
+
+class QEMUExited(VMError):
+    """QEMU ended while we were starting or using it (not at our request)."""
+
+    def __init__(self, message: str, *, argv: Sequence[str] = (), log_tail: str = "") -> None:
+        super().__init__(message)
+        self.argv = list(argv)
+        self.log_tail = log_tail
 
 
 class VMNotRunning(VMError):

@@ -8,8 +8,8 @@ from collections.abc import Sequence
 
 import pytest
 
-from kernelmagic.course.check import CheckFailed, CheckResult
 from kernelmagic.course import check
+from kernelmagic.course.check import CheckFailed, CheckResult
 from kernelmagic.machine.agent import ExecResult
 
 PROC_MODULES = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"

@@ -29,7 +29,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from kernelmagic.errors import UsageError
+from kernelmagic.errors import SolutionMarkerError, UsageError
 
 __all__ = [
     "build_user_program",
@@ -45,10 +45,6 @@ __all__ = [
 _BEGIN = re.compile(r"^(?P<indent>\s*)(?:/\*\s*BEGIN SOLUTION\s*\*/|#\s*BEGIN SOLUTION)\s*$")
 _END = re.compile(r"^\s*(?:/\*\s*END SOLUTION\s*\*/|#\s*END SOLUTION)\s*$")
 _TODO = re.compile(r"^\s*(?:/\*|//|#)\s*TODO\b")
-
-
-class SolutionMarkerError(ValueError):
-    """A BEGIN SOLUTION without its END (or the reverse) in a cell."""
 
 
 def strip_solutions(source: str) -> str:

@@ -28,9 +28,11 @@ from typing import IO
 
 from kernelmagic import paths
 from kernelmagic.errors import (
+    AgentError,
     BootTimeout,
     KernelCrashed,
     KernelMagicError,
+    QEMUExited,
     SetupError,
     VMError,
     VMNotRunning,
@@ -318,14 +320,12 @@ class LabVM:
         assert self._agent is not None and self.accel is not None
         try:
             self._agent.sync(timeout)
-        except KernelCrashed:
+        except (KernelCrashed, QEMUExited):
             self.kill()
             raise
-        except Exception as exc:
+        except (AgentError, OSError) as exc:
             detail = self._failure_detail()
             self.kill()
-            if isinstance(exc, VMError) and "exited" in str(exc):
-                raise
             raise BootTimeout(
                 f"the lab VM ({self.accel.accel}) did not reach its guest agent within "
                 f"{timeout:.0f} s{detail}"
@@ -492,7 +492,11 @@ class LabVM:
             report = console.crash if console is not None else None
             if report is not None:
                 raise KernelCrashed(f"the lab VM's kernel crashed: {report.title}", report.report)
-            raise VMError(f"QEMU exited with status {proc.returncode}{self._failure_detail()}")
+            raise QEMUExited(
+                f"QEMU exited with status {proc.returncode}{self._failure_detail()}",
+                argv=proc.args if isinstance(proc.args, list) else [str(proc.args)],
+                log_tail="\n".join(self.log_text().splitlines()[-20:]),
+            )
         if console is not None:
             crashes = console.crashes
             if len(crashes) > self._handled_crashes:

@@ -23,7 +23,13 @@ from typing import Any, TypeVar
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, magics_class
 
-from kernelmagic.errors import GuestCommandError, KernelCrashed, KernelMagicError, ModuleError
+from kernelmagic.errors import (
+    ArgumentError,
+    GuestCommandError,
+    KernelCrashed,
+    KernelMagicError,
+    ModuleError,
+)
 from kernelmagic.notebook.session import LabSession
 from kernelmagic.notebook.views import CrashView, ModuleErrorView
 
@@ -36,10 +42,6 @@ SURVIVED = (
     "a clean one"
 )
 RESTARTS = "the lab VM's kernel is dead; the lab VM restarts with your next command"
-
-
-class ArgumentError(KernelMagicError):
-    """A magic's arguments are wrong; the message says what to write instead."""
 
 
 def quiet(exc: BaseException, line: str | None = None) -> BaseException:
@@ -93,6 +95,8 @@ def user_values(what: str) -> Iterator[None]:
     """Turn the core's ValueError about a learner's value into a one-line ArgumentError."""
     try:
         yield
+    except ArgumentError:
+        raise
     except ValueError as exc:
         raise ArgumentError(f"{what}: {exc}") from None
 
