@@ -19,7 +19,7 @@ from kernelmagic.notebook.views import (
     ModuleErrorView,
     ShellResult,
 )
-from tests.fake_lab import Lab, make_lab
+from tests.doubles.fake_lab import Lab, make_lab
 
 HELLO = """\
 #include <linux/module.h>

@@ -15,7 +15,7 @@ from kernelmagic.machine.agent import ExecResult
 from kernelmagic.notebook import progress
 from kernelmagic.notebook.session import LabSession
 from kernelmagic.notebook.views import CrashView, ModuleErrorView, VMStatusCard
-from tests.fake_lab import Lab, make_lab
+from tests.doubles.fake_lab import Lab, make_lab
 
 MODULE = 'MODULE_LICENSE("GPL");\n'
 

@@ -34,7 +34,7 @@ from kernelmagic.course.student import (
 from kernelmagic.errors import BuildError, UsageError
 from kernelmagic.kbuild.builder import BuildResult, build_module
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
 MODULES = ROOT / "modules"
 LESSONS = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))

@@ -16,7 +16,7 @@ import pytest
 
 from kernelmagic.errors import AgentError, AgentTimeout, GuestCommandError, KernelCrashed
 from kernelmagic.machine.agent import ExecResult, GuestAgent
-from tests.fakes import FakeAgentError, FakeAgentServer
+from tests.doubles.fakes import FakeAgentError, FakeAgentServer
 
 
 @pytest.fixture
