@@ -21,6 +21,14 @@ from kernelmagic.machine.bundle import Bundle
 from kernelmagic.machine.vm import RUNTIME_PREFIX, LabVM
 
 
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A private ``KERNELMAGIC_HOME`` (bundle, builds, accelerator verdict) for one test."""
+    home = tmp_path / "km"
+    monkeypatch.setenv("KERNELMAGIC_HOME", str(home))
+    return home
+
+
 @pytest.fixture(scope="session")
 def bundle() -> Bundle:
     if os.environ.get("KERNELMAGIC_SKIP_VM") == "1":

@@ -19,9 +19,8 @@ from kernelmagic.machine import vm as kvm
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KERNELMAGIC_HOME", str(tmp_path / "km"))
-    return tmp_path / "km"
+def _private_home(home: Path) -> Path:
+    return home
 
 
 def test_run_not_c_file(capsys: pytest.CaptureFixture[str]) -> None:

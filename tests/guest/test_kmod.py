@@ -74,9 +74,8 @@ def ko(guest: FakeGuest) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KERNELMAGIC_HOME", str(tmp_path / "km"))
-    return tmp_path / "km"
+def _private_home(home: Path) -> Path:
+    return home
 
 
 # -- parameters ----------------------------------------------------------------------

@@ -14,8 +14,7 @@ from kernelmagic.machine.accel import AccelChoice
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KERNELMAGIC_HOME", str(tmp_path / "km"))
+def no_probe_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("KERNELMAGIC_ACCEL", raising=False)
     monkeypatch.setattr(accel, "host_key", lambda qemu=accel.QEMU: "6.1.0-56-amd64 | QEMU 7.2")
 
@@ -23,7 +22,7 @@ def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         raise AssertionError("the probe must not run")
 
     monkeypatch.setattr(accel, "probe", no_probe)
-    return tmp_path / "km"
+    return home
 
 
 @pytest.fixture

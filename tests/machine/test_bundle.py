@@ -87,13 +87,6 @@ def make_bundle(
     return root
 
 
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    home = tmp_path / "km"
-    monkeypatch.setenv("KERNELMAGIC_HOME", str(home))
-    return home
-
-
 def test_load_current(home: Path) -> None:
     root = make_bundle(home)
     bundle = Bundle.load()

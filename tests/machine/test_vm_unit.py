@@ -24,9 +24,8 @@ FDS = {"console": 7, "qga": 8, "qmp": 9}
 
 
 @pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv("KERNELMAGIC_HOME", str(tmp_path / "km"))
-    return tmp_path / "km"
+def _private_home(home: Path) -> Path:
+    return home
 
 
 @pytest.fixture
