@@ -11,6 +11,8 @@
         print(km.insmod(vm, built.ko_path).log_text)
         print(km.rmmod(vm, "hello").log_text)
 
+A :class:`Workspace` keeps several modules, their builds and loads, as a notebook does.
+
 The layers, each a sub-package, with imports pointing only down: ``machine`` (bundle,
 QEMU, agent, console) → ``kbuild`` (building modules) → ``guest`` (module operations,
 kernel log) → ``workspace`` (one notebook's or one run's modules) → ``course`` (checks,
@@ -34,18 +36,19 @@ _LAZY = {
     "LabVM": "kernelmagic.machine.vm",
     "Bundle": "kernelmagic.machine.bundle",
     "build_module": "kernelmagic.kbuild.builder",
-    "BuildResult": "kernelmagic.kbuild.builder",
+    "BuildResult": "kernelmagic.kbuild.result",
     "insmod": "kernelmagic.guest.kmod",
     "rmmod": "kernelmagic.guest.kmod",
     "modprobe": "kernelmagic.guest.kmod",
     "lsmod": "kernelmagic.guest.kmod",
     "is_loaded": "kernelmagic.guest.kmod",
-    "dmesg": "kernelmagic.guest.kmod",
+    "dmesg": "kernelmagic.guest.kernel_log",
     "KernelMagicError": "kernelmagic.errors",
     "BuildError": "kernelmagic.errors",
     "ModuleError": "kernelmagic.errors",
     "KernelCrashed": "kernelmagic.errors",
     "VMError": "kernelmagic.errors",
+    "Workspace": "kernelmagic.workspace",
     "get_session": "kernelmagic.notebook.session",
 }
 

@@ -10,7 +10,7 @@ from pathlib import Path
 __all__ = ["write_atomically"]
 
 
-def write_atomically(path: Path, data: str | bytes, *, mode: int | None = None) -> None:
+def write_atomically(path: Path, data: str | bytes, *, mode: int = 0o644) -> None:
     """Write ``data`` to a temporary file beside ``path``, flush it, then rename it over.
 
     A concurrent reader (another kernel, a Jupyter server listing kernels) sees either
@@ -23,8 +23,7 @@ def write_atomically(path: Path, data: str | bytes, *, mode: int | None = None) 
             f.write(data.encode() if isinstance(data, str) else data)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        os.chmod(tmp, mode)  # mkstemp's 0600 would hide caches from other readers
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -18,7 +18,8 @@ import pytest
 
 from kernelmagic.errors import SetupError
 from kernelmagic.machine.bundle import Bundle
-from kernelmagic.machine.vm import RUNTIME_PREFIX, LabVM
+from kernelmagic.machine.process import RUNTIME_PREFIX
+from kernelmagic.machine.vm import LabVM
 
 
 @pytest.fixture

@@ -8,6 +8,8 @@ Exit codes: 0 success; 1 a setup or VM problem; 2 bad usage; 3 build failed;
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
 import logging
 import os
 import shutil
@@ -16,6 +18,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kernelmagic.errors import BuildError, KernelCrashed, KernelMagicError, ModuleError, UsageError
+
+__all__ = ["EXIT_BUILD", "EXIT_LOAD", "EXIT_SETUP", "EXIT_UNLOAD", "EXIT_USAGE", "main"]
 
 EXIT_SETUP, EXIT_USAGE, EXIT_BUILD, EXIT_LOAD, EXIT_UNLOAD = 1, 2, 3, 4, 5
 
@@ -158,11 +162,12 @@ def _vm_build(args: argparse.Namespace) -> int:
 
 def _vm_probe(args: argparse.Namespace) -> int:
     from kernelmagic.machine import accel
+    from kernelmagic.machine.vm import probe_accel
 
     choice = None if args.force else accel.recorded()
     if choice is None and not os.environ.get("KERNELMAGIC_ACCEL"):
         print("probing whether a KVM boot works here (once per host)...", file=sys.stderr)
-        choice = accel.probe()
+        choice = probe_accel()
         accel.record(choice)
     elif choice is None:
         choice = accel.choose(probe_if_unknown=False)
@@ -196,7 +201,7 @@ def _vm_boot(args: argparse.Namespace) -> int:
 
 
 def _read_sources(source: Path) -> tuple[str, dict[str, str]]:
-    from kernelmagic.kbuild.builder import module_name_from_path
+    from kernelmagic.kbuild.tree import module_name_from_path
 
     if source.is_dir():
         files = sorted(p for p in source.iterdir() if p.suffix in (".c", ".h"))
@@ -228,25 +233,31 @@ def _build(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    """Build, load, unload: one workspace, whose VM starts only for a module that built."""
     from kernelmagic.guest import kmod
-    from kernelmagic.kbuild.builder import build_module
+    from kernelmagic.kbuild.sources import CellSource
     from kernelmagic.machine.vm import LabVM
+    from kernelmagic.workspace import Workspace
 
     if args.source.suffix != ".c":
         raise UsageError(f"{args.source} is not a .c file")
     name, sources = _read_sources(args.source)
     params = [kmod.kernel_param(p) for p in args.params]
-    result = build_module(name, sources, cflags=args.cflags)
-    for diagnostic in result.diagnostics:
-        print(diagnostic, file=sys.stderr)
-    with LabVM() as vm:
+    with contextlib.ExitStack() as stack:
+        workspace = Workspace(functools.cache(lambda: stack.enter_context(LabVM())))
+        for filename, text in sources.items():
+            source = CellSource(text, str(args.source), first_line=1, main=True)
+            workspace.add_source(name, filename, source)
+        result = workspace.build(name, cflags=args.cflags)
+        for diagnostic in result.diagnostics:
+            print(diagnostic, file=sys.stderr)
         for action, step, code in (
             (f"insmod {name} {' '.join(params)}".rstrip(),
-             lambda: kmod.insmod(vm, result.ko_path, params), EXIT_LOAD),
-            (f"rmmod {name}", lambda: kmod.rmmod(vm, name), EXIT_UNLOAD),
+             lambda: workspace.load(name, params), EXIT_LOAD),
+            (f"rmmod {name}", lambda: workspace.unload(name), EXIT_UNLOAD),
         ):  # fmt: skip
             try:
-                operation = step()
+                change = step()
             except ModuleError as exc:
                 _print_module_error(exc)
                 return code
@@ -255,7 +266,7 @@ def _run(args: argparse.Namespace) -> int:
                 print(exc.report, file=sys.stderr)
                 return code
             print(f"# {action}")
-            for record in operation.log:
+            for record in change.operation.log:
                 print(record.message)
     return 0
 

@@ -15,9 +15,13 @@ from kernelmagic.errors import SetupError
 from kernelmagic.machine import accel
 from kernelmagic.machine.bundle import Bundle, tree_size
 
+__all__ = ["Check", "cache_sizes", "checks", "run_doctor", "unsupported_host_reason"]
+
 
 @dataclass(frozen=True)
 class Check:
+    """One line of the report: what was looked at, what was found, and the fix."""
+
     name: str
     ok: bool
     detail: str

@@ -14,7 +14,10 @@ import termios
 import time
 import tty
 
+from kernelmagic.machine.console import ConsoleRecorder
 from kernelmagic.machine.vm import LabVM
+
+__all__ = ["ESCAPE", "attach_console"]
 
 ESCAPE = b"\x1d"  # Ctrl-]
 
@@ -54,10 +57,10 @@ def attach_console(vm: LabVM) -> int:
     return 0
 
 
-def _drain(console: object, position: int, seconds: float) -> None:
+def _drain(console: ConsoleRecorder, position: int, seconds: float) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
-        text = console.since(position)  # type: ignore[attr-defined]
+        text = console.since(position)
         if text:
             position += len(text)
             os.write(sys.stdout.fileno(), text.encode())

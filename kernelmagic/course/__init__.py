@@ -1,23 +1,30 @@
 # SPDX-License-Identifier: MIT
-"""The course: lesson checks (``check``), lesson helpers and student versions.
+"""The course: lesson checks (``check``), lesson helpers (``lesson``), student versions.
 
-Lessons use ``from kernelmagic.course import check`` and the helpers named here.
+Lessons use ``from kernelmagic.course import check`` and the helpers named here
+(``course.require_parameter``, ``course.guest_write``, ``course.user_program``).
 """
 
-from kernelmagic.course.student import (
+from kernelmagic.course import check
+from kernelmagic.course.lesson import (
     build_user_program,
     guest_write,
     kmodule_cells,
+    require_parameter,
+    user_program,
+)
+from kernelmagic.course.student import (
+    has_solution,
     make_student_version,
     make_student_versions,
-    require_parameter,
     strip_solutions,
-    user_program,
 )
 
 __all__ = [
     "build_user_program",
+    "check",
     "guest_write",
+    "has_solution",
     "kmodule_cells",
     "make_student_version",
     "make_student_versions",

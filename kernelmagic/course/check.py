@@ -12,8 +12,9 @@ in their own lessons::
     check.module_loaded("hello")
     check.log_contains("Hello, world!", hint="did you call pr_info() in hello_init?")
 
-Every check takes ``vm=``; without it, the checks use the lab VM of the current Jupyter
-kernel (the one the magics started), or start that VM if none runs yet.
+Every check takes ``vm=``; without it, the checks use the VM given to :func:`use_vm`,
+else the lab VM of the current workspace (the notebook's, the one the magics use),
+started if none runs yet.
 """
 
 from __future__ import annotations
@@ -22,13 +23,18 @@ import html
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
-from kernelmagic.guest import kmod
+from kernelmagic.guest import kernel_log, kmod
+from kernelmagic.guest.kernel_log import LogMark, LogRecord
+from kernelmagic.guest.kmod import param_text
+from kernelmagic.guest.protocol import Guest
+from kernelmagic.names import kernel_module_name
+from kernelmagic.workspace import current as current_workspace
 
 __all__ = [
     "CheckFailed",
     "CheckResult",
+    "check_all",
     "device_exists",
     "lab_vm",
     "log_contains",
@@ -43,7 +49,7 @@ __all__ = [
     "use_vm",
 ]
 
-_default_vm: Any = None
+_default_vm: Guest | None = None
 
 
 class CheckFailed(AssertionError):
@@ -72,44 +78,38 @@ class CheckResult:
         )
 
 
-def lab_vm() -> Any:
-    """The lab VM the checks use by default (the notebook's own, started if needed)."""
-    return _vm(None)
+def lab_vm(vm: Guest | None = None) -> Guest:
+    """The VM a check runs against: ``vm`` if given, else the default.
+
+    The default is the VM given to :func:`use_vm`, else the current workspace's (in a
+    notebook, the lab VM the magics use, started if needed).
+    """
+    if vm is not None:
+        return vm
+    if _default_vm is not None:
+        return _default_vm
+    workspace = current_workspace()
+    if workspace is None:
+        raise CheckFailed(
+            "no lab VM to check against",
+            "pass vm=LabVM(...) or call kernelmagic.course.check.use_vm(vm) first",
+        )
+    return workspace.vm
 
 
-def use_vm(vm: Any) -> None:
+def use_vm(vm: Guest | None) -> None:
     """Make ``vm`` the default for checks called without ``vm=`` (scripts, tests)."""
     global _default_vm
     _default_vm = vm
 
 
-def _vm(vm: Any) -> Any:
-    if vm is not None:
-        return vm
-    if _default_vm is not None:
-        return _default_vm
-    return _session_vm()
-
-
-def _session_vm() -> Any:
-    """The lab VM of this Jupyter kernel's session, started if needed."""
-    try:
-        from kernelmagic.notebook.session import get_session
-    except ImportError as exc:  # the magics layer is not installed
-        raise CheckFailed(
-            "no lab VM to check against",
-            "pass vm=LabVM(...) or call kernelmagic.course.check.use_vm(vm) first",
-        ) from exc
-    return get_session().vm
-
-
-def _read(vm: Any, path: str) -> str | None:
+def _read(vm: Guest, path: str) -> str | None:
     """The text of a guest file, or None when it does not exist or cannot be read."""
     result = vm.exec(["cat", path], timeout=15)
     return result.stdout if result.exit_code == 0 else None
 
 
-def _exists(vm: Any, path: str) -> bool:
+def _exists(vm: Guest, path: str) -> bool:
     return vm.exec(["test", "-e", path], timeout=15).exit_code == 0
 
 
@@ -121,10 +121,10 @@ def _short(text: str, limit: int = 300) -> str:
 # -- modules ---------------------------------------------------------------------------
 
 
-def module_loaded(name: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+def module_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
     """The module is in ``/proc/modules`` (it loaded, and its init returned 0)."""
-    vm = _vm(vm)
-    name = kmod.module_name(name)
+    vm = lab_vm(vm)
+    name = kernel_module_name(name)
     modules = kmod.lsmod(vm)
     if any(m.name == name for m in modules):
         return CheckResult(f"module {name} is loaded")
@@ -136,23 +136,23 @@ def module_loaded(name: str, *, hint: str = "", vm: Any = None) -> CheckResult:
     )
 
 
-def module_not_loaded(name: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+def module_not_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
     """The module is not in ``/proc/modules`` (it was unloaded, or never loaded)."""
-    vm = _vm(vm)
-    name = kmod.module_name(name)
+    vm = lab_vm(vm)
+    name = kernel_module_name(name)
     if not any(m.name == name for m in kmod.lsmod(vm)):
         return CheckResult(f"module {name} is not loaded")
     raise CheckFailed(f"module {name} is still loaded", hint or f"unload it with %rmmod {name}")
 
 
 def param_value(
-    module: str, param: str, expected: object, *, hint: str = "", vm: Any = None
+    module: str, param: str, expected: object, *, hint: str = "", vm: Guest | None = None
 ) -> CheckResult:
     """``/sys/module/MODULE/parameters/PARAM`` reads ``expected`` (compared as text)."""
-    vm = _vm(vm)
-    module = kmod.module_name(module)
+    vm = lab_vm(vm)
+    module = kernel_module_name(module)
     path = f"/sys/module/{module}/parameters/{param}"
-    want = kmod._param_text(expected)
+    want = param_text(expected)
     text = _read(vm, path)
     if text is None:
         raise CheckFailed(
@@ -178,7 +178,7 @@ def log_contains(
     since_load: str | None = None,
     last: int = 200,
     hint: str = "",
-    vm: Any = None,
+    vm: Guest | None = None,
 ) -> CheckResult:
     """The kernel log holds ``text`` (a substring, or a compiled regular expression).
 
@@ -186,16 +186,16 @@ def log_contains(
     ``%modprobe``) of this notebook count; outside a notebook, those from its last
     taint line, else the last ``last`` records.
     """
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     records = None
     if since_load is not None:
-        mark = _load_mark(kmod.module_name(since_load))
+        mark = _load_mark(kernel_module_name(since_load))
         if mark is not None:
-            records = kmod.log_since(vm, mark)
+            records = kernel_log.log_since(vm, mark)
     if records is None:
-        records = kmod.dmesg(vm, last=last)
+        records = kernel_log.dmesg(vm, last=last)
         if since_load is not None:
-            records = _since_load(records, kmod.module_name(since_load))
+            records = _since_load(records, kernel_module_name(since_load))
     messages = [r.message for r in records]
     if isinstance(text, re.Pattern):
         found = next((m for m in messages if text.search(m)), None)
@@ -215,16 +215,13 @@ def log_contains(
     )
 
 
-def _load_mark(name: str) -> Any:
-    """Where the session's last %insmod/%modprobe of ``name`` began, if it knows."""
-    try:
-        from kernelmagic.notebook.session import get_session
-    except ImportError:
-        return None
-    return get_session().load_marks.get(name)
+def _load_mark(name: str) -> LogMark | None:
+    """Where the workspace's last %insmod/%modprobe of ``name`` began, if it knows."""
+    workspace = current_workspace()
+    return workspace.load_marks.get(name) if workspace is not None else None
 
 
-def _since_load(records: list[Any], name: str) -> list[Any]:
+def _since_load(records: list[LogRecord], name: str) -> list[LogRecord]:
     """Records from the latest insmod of ``name``: after its previous goodbye, if any."""
     starts = [
         i
@@ -242,9 +239,9 @@ def _since_load(records: list[Any], name: str) -> list[Any]:
 # -- files in /proc, /sys, /dev --------------------------------------------------------
 
 
-def proc_contains(path: str, text: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+def proc_contains(path: str, text: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
     """The guest file ``path`` (usually under ``/proc``) exists and contains ``text``."""
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     content = _read(vm, path)
     if content is None:
         raise CheckFailed(
@@ -259,9 +256,11 @@ def proc_contains(path: str, text: str, *, hint: str = "", vm: Any = None) -> Ch
     return CheckResult(f"{path} contains {text!r}", content)
 
 
-def sysfs_value(path: str, expected: object, *, hint: str = "", vm: Any = None) -> CheckResult:
+def sysfs_value(
+    path: str, expected: object, *, hint: str = "", vm: Guest | None = None
+) -> CheckResult:
     """The sysfs file ``path`` reads ``expected`` (surrounding whitespace ignored)."""
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     want = str(expected).strip()
     content = _read(vm, path)
     if content is None:
@@ -277,9 +276,11 @@ def sysfs_value(path: str, expected: object, *, hint: str = "", vm: Any = None) 
     return CheckResult(f"{path} reads {want!r}", content)
 
 
-def device_exists(path: str, *, char: bool = True, hint: str = "", vm: Any = None) -> CheckResult:
+def device_exists(
+    path: str, *, char: bool = True, hint: str = "", vm: Guest | None = None
+) -> CheckResult:
     """``path`` exists in the guest and, with ``char``, is a character device."""
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     flag = "-c" if char else "-e"
     if vm.exec(["test", flag, path], timeout=15).exit_code == 0:
         return CheckResult(f"{path} exists" + (" and is a character device" if char else ""))
@@ -289,17 +290,17 @@ def device_exists(path: str, *, char: bool = True, hint: str = "", vm: Any = Non
     )
 
 
-def path_exists(path: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+def path_exists(path: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
     """``path`` exists in the guest (a file, a folder or a link, such as a sysfs entry)."""
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     if _exists(vm, path):
         return CheckResult(f"{path} exists")
     raise CheckFailed(f"{path} does not exist", hint or "is the module loaded?")
 
 
-def path_absent(path: str, *, hint: str = "", vm: Any = None) -> CheckResult:
+def path_absent(path: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
     """``path`` does not exist in the guest (the module cleaned up after itself)."""
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     if not _exists(vm, path):
         return CheckResult(f"{path} is gone")
     raise CheckFailed(
@@ -307,13 +308,13 @@ def path_absent(path: str, *, hint: str = "", vm: Any = None) -> CheckResult:
     )
 
 
-def slab_objects(cache: str, *, vm: Any = None) -> int | None:
+def slab_objects(cache: str, *, vm: Guest | None = None) -> int | None:
     """Active objects of slab cache ``cache`` in ``/proc/slabinfo``; None if not listed.
 
     A cache that the allocator merged with another of the same size has no line of its
     own (it appears only as a link in ``/sys/kernel/slab``).
     """
-    vm = _vm(vm)
+    vm = lab_vm(vm)
     text = _read(vm, "/proc/slabinfo") or ""
     for line in text.splitlines():
         parts = line.split()

@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""What ``%vm status`` reads from the guest, and the kernel's taint flags in words.
+"""Facts about the running guest (release, uptime, memory, modules), and taint in words.
 
 The taint word (``/proc/sys/kernel/tainted``) is how the kernel admits it is no longer
 the kernel its developers would debug: a learner's first out-of-tree, unsigned module
@@ -11,13 +11,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from kernelmagic.guest.kmod import Guest, LoadedModule, lsmod
+from kernelmagic.guest.kmod import LoadedModule, lsmod
+from kernelmagic.guest.protocol import Guest
 
 __all__ = ["TAINT_FLAGS", "GuestFacts", "TaintFlag", "decode_taint", "read_guest_facts"]
 
 
 @dataclass(frozen=True)
 class TaintFlag:
+    """One bit of the taint word: its letter in oops reports, and what it means."""
+
     bit: int
     letter: str
     meaning: str

@@ -1,12 +1,14 @@
 # SPDX-License-Identifier: MIT
-"""Parse the guest's kernel log as busybox ``dmesg -r`` prints it.
+"""The guest's kernel log: reading it through the agent, and parsing what ``dmesg -r`` prints.
 
-We read the log with ``dmesg -r`` through the guest agent (the raw form keeps each
-record's level, which plain ``dmesg`` drops), turn it into :class:`LogRecord` objects,
-and show a learner only the records their cell caused: :func:`mark_of` before the
-action, :func:`records_after` after it. Timestamps alone cannot separate records,
-since several share one microsecond at boot or in a burst of ``printk``; the mark
-therefore also counts the records at its timestamp.
+The raw form (``dmesg -r``) keeps each record's level, which plain ``dmesg`` drops; it
+is turned into :class:`LogRecord` objects. A learner sees only the records their action
+caused: :func:`log_mark` before it, :func:`log_since` after it. Both go through the
+guest's ``kernelmagic-kernel-log`` helper, so only new records cross the slow agent
+channel. Timestamps alone cannot separate records, since several share one microsecond
+at boot or in a burst of ``printk``; a mark therefore also counts the records at its
+timestamp, and :func:`mark_of` and :func:`records_after` apply the same rule to records
+already read on the host.
 """
 
 from __future__ import annotations
@@ -15,18 +17,27 @@ import dataclasses
 import re
 from collections.abc import Sequence
 
-from kernelmagic.errors import UsageError
+from kernelmagic.errors import GuestCommandError, UsageError
+from kernelmagic.guest.protocol import Guest
 
 __all__ = [
+    "KERNEL_LOG",
     "LEVELS",
     "LEVEL_NAMES",
     "LogMark",
     "LogRecord",
+    "clear_log",
+    "dmesg",
+    "log_mark",
+    "log_since",
     "mark_of",
     "parse_dmesg",
     "parse_level",
     "records_after",
 ]
+
+#: The guest helper that marks and reads the log (``vm/kernel-log``, put in the initramfs).
+KERNEL_LOG = "/usr/local/sbin/kernelmagic-kernel-log"
 
 #: Kernel log level names (``KERN_EMERG`` .. ``KERN_DEBUG``) to numbers.
 LEVELS: dict[str, int] = {
@@ -149,6 +160,51 @@ def records_after(records: Sequence[LogRecord], mark: LogMark | None) -> list[Lo
             if seen_at_mark > mark.count_at_timestamp:
                 return list(records[index:])
     return []
+
+
+# -- reading the log in the guest -------------------------------------------------------
+
+
+def log_mark(vm: Guest) -> LogMark:
+    """Where the kernel log ends now; records after it are new.
+
+    The guest settles first, so the records of its own start-up (modules its init
+    loads, the clocksource switch) never count as caused by what comes next.
+    """
+    vm.wait_settled()
+    argv = [KERNEL_LOG, "mark"]
+    result = vm.exec(argv, timeout=15, check=True)
+    fields = result.stdout.split()
+    try:
+        return LogMark(float(fields[0]), int(fields[1]))
+    except (IndexError, ValueError) as exc:
+        raise GuestCommandError(argv, result.exit_code, result.stdout, "unexpected output") from exc
+
+
+def log_since(vm: Guest, mark: LogMark) -> list[LogRecord]:
+    """The records logged after ``mark``, read in one agent round trip."""
+    out = vm.exec(
+        [KERNEL_LOG, "after", f"{mark.timestamp:.6f}", str(mark.count_at_timestamp)],
+        timeout=15, check=True,
+    ).stdout  # fmt: skip
+    return parse_dmesg(out)
+
+
+def dmesg(vm: Guest, last: int | None = None) -> list[LogRecord]:
+    """The kernel log records, or only the last ``last`` of them."""
+    if last is not None:
+        out = vm.exec([KERNEL_LOG, "tail", str(int(last))], timeout=15, check=True).stdout
+    else:
+        out = vm.exec(["dmesg", "-r"], timeout=30, check=True).stdout
+    return parse_dmesg(out)
+
+
+def clear_log(vm: Guest) -> None:
+    """Empty the kernel log (``dmesg -c``)."""
+    vm.exec(["dmesg", "-c"], timeout=15, check=True)
+
+
+# -- levels ------------------------------------------------------------------------------
 
 
 def parse_level(value: str | int) -> int:

@@ -8,13 +8,25 @@ build, before any VM is running.
 
 from __future__ import annotations
 
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from kernelmagic.kbuild.elf import read_elf
+
+__all__ = [
+    "ModuleInfo",
+    "ParamInfo",
+    "modinfo_strings",
+    "parse_modinfo_output",
+    "parse_strings",
+    "read_modinfo",
+]
 
 
 @dataclass(frozen=True)
 class ParamInfo:
+    """One module parameter: its name, its type (``charp``, ``int``...) and description."""
+
     name: str
     type: str = ""
     description: str = ""
@@ -61,29 +73,17 @@ class ModuleInfo:
 
 
 def modinfo_strings(ko: Path) -> list[str]:
-    """The raw ``key=value`` strings of the ``.modinfo`` section of an ELF64 ``.ko``."""
-    data = ko.read_bytes()
-    if data[:4] != b"\x7fELF" or data[4] != 2 or data[5] != 1:
-        raise ValueError(f"{ko} is not a little-endian ELF64 kernel module")
-    shoff = struct.unpack_from("<Q", data, 0x28)[0]
-    shentsize, shnum, shstrndx = struct.unpack_from("<HHH", data, 0x3A)
+    """The raw ``key=value`` strings of the ``.modinfo`` section of an ELF64 ``.ko``.
 
-    def section(index: int) -> tuple[int, int, int]:
-        base = shoff + index * shentsize
-        name, _type, _flags, _addr, offset, size = struct.unpack_from("<IIQQQQ", data, base)
-        return name, offset, size
-
-    _, names_offset, _ = section(shstrndx)
-    for index in range(shnum):
-        name_index, offset, size = section(index)
-        end = data.index(b"\0", names_offset + name_index)
-        if data[names_offset + name_index : end] == b".modinfo":
-            raw = data[offset : offset + size]
-            return [s.decode(errors="replace") for s in raw.split(b"\0") if s]
-    return []
+    Raises ``UsageError`` for a file that is not one: the path is the caller's choice
+    (``insmod(vm, path)``), and the message says what is wrong with it.
+    """
+    raw = read_elf(ko).section(".modinfo")
+    return [s.decode(errors="replace") for s in raw.split(b"\0") if s]
 
 
 def parse_strings(strings: list[str], fallback_name: str = "") -> ModuleInfo:
+    """``key=value`` strings as fields, with ``parm``/``parmtype`` pairs joined per parameter."""
     fields: dict[str, list[str]] = {}
     descriptions: dict[str, str] = {}
     types: dict[str, str] = {}

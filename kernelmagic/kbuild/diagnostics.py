@@ -8,7 +8,7 @@ the one line that names their file and line. This parser keeps what the compiler
 modpost and the linker said, drops the noise, and makes paths relative to the build
 folder so ``/…/builds/hello-ab12…/hello.c`` reads ``hello.c`` and can be mapped back to
 a notebook cell. The patterns come from real gcc 12 / binutils / modpost output of the
-Debian 6.1 kbuild tree (samples in ``tests/kbuild/test_diagnostics.py``).
+Debian 6.1 kbuild tree (samples in ``tests/data/kbuild/``).
 """
 
 from __future__ import annotations

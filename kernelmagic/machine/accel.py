@@ -5,6 +5,10 @@
 silently (seen on our own machines). So the verdict comes from a real boot that must
 reach the guest agent within a deadline; ``make setup`` runs it once and records it,
 keyed by host kernel and QEMU version, so no lab start pays for the probe.
+
+The probe's boot itself is the VM layer's business: :class:`~kernelmagic.machine.vm.LabVM`
+hands its own boot function to :func:`choose` and :func:`probe`, so this module, which the
+VM needs, does not need the VM.
 """
 
 from __future__ import annotations
@@ -15,16 +19,36 @@ import logging
 import os
 import platform
 import subprocess
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from kernelmagic import paths
 from kernelmagic.errors import AgentError, KernelMagicError, SetupError, VMError
+from kernelmagic.files import write_atomically
+
+__all__ = [
+    "PROBE_TIMEOUT",
+    "QEMU",
+    "AccelChoice",
+    "KVMBoot",
+    "choose",
+    "host_key",
+    "kvm_usable",
+    "probe",
+    "qemu_version",
+    "record",
+    "recorded",
+]
 
 log = logging.getLogger(__name__)
 
 QEMU = "qemu-system-x86_64"
 PROBE_TIMEOUT = 15.0
+
+#: Boots a throwaway lab VM under KVM within the given seconds and returns how long it
+#: took to reach the guest agent; raises VMError or AgentError when it did not.
+KVMBoot = Callable[[float], float]
 
 
 @dataclass(frozen=True)
@@ -37,6 +61,7 @@ class AccelChoice:
 
 @functools.lru_cache(maxsize=8)
 def qemu_version(qemu: str = QEMU) -> str:
+    """QEMU's ``--version`` line, part of the keys of verdicts and saved states."""
     try:
         out = subprocess.run(
             [qemu, "--version"], capture_output=True, text=True, timeout=10, check=False
@@ -52,6 +77,7 @@ def host_key(qemu: str = QEMU) -> str:
 
 
 def kvm_usable() -> tuple[bool, str]:
+    """Whether this user can open ``/dev/kvm`` at all, and why not (no probe boot)."""
     if not os.path.exists("/dev/kvm"):
         return False, "no /dev/kvm on this host"
     if not os.access("/dev/kvm", os.R_OK | os.W_OK):
@@ -74,15 +100,18 @@ def recorded(path: Path | None = None) -> AccelChoice | None:
 
 
 def record(choice: AccelChoice, path: Path | None = None) -> None:
+    """Keep the verdict for this host (another kernel may be reading it at the same time)."""
     path = path or paths.accel_file()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_text(json.dumps({**asdict(choice), "host": host_key()}, indent=2) + "\n")
-    os.replace(tmp, path)
+    text = json.dumps({**asdict(choice), "host": host_key()}, indent=2) + "\n"
+    write_atomically(path, text)
 
 
-def choose(*, probe_if_unknown: bool = True) -> AccelChoice:
-    """The accelerator for the next boot: forced, recorded, or probed now (then recorded)."""
+def choose(boot: KVMBoot | None = None, *, probe_if_unknown: bool = True) -> AccelChoice:
+    """The accelerator for the next boot: forced, recorded, or probed now (then recorded).
+
+    Probing needs ``boot`` (LabVM passes its own); without it, or with
+    ``probe_if_unknown=False``, a host whose KVM was never probed gets TCG and a hint.
+    """
     forced = os.environ.get("KERNELMAGIC_ACCEL", "").strip().lower()
     if forced:
         if forced not in ("kvm", "tcg"):
@@ -96,25 +125,20 @@ def choose(*, probe_if_unknown: bool = True) -> AccelChoice:
     known = recorded()
     if known is not None:
         return known
-    if not probe_if_unknown:
+    if not probe_if_unknown or boot is None:
         return AccelChoice("tcg", "KVM not probed yet (run `kernelmagic vm probe-accel`)")
-    choice = probe()
+    choice = probe(boot)
     record(choice)
     return choice
 
 
-def probe(timeout: float = PROBE_TIMEOUT) -> AccelChoice:
-    """Boot the lab VM under KVM; a boot that does not reach the agent in time is killed."""
-    from kernelmagic.machine.vm import (
-        LabVM,  # the VM needs this module; import late to avoid a cycle
-    )
-
+def probe(boot: KVMBoot, timeout: float = PROBE_TIMEOUT) -> AccelChoice:
+    """Run ``boot`` under KVM and turn how it went into a verdict (not recorded here)."""
     usable, why = kvm_usable()
     if not usable:
         return AccelChoice("tcg", f"{why}; using TCG (software emulation)")
-    vm = LabVM(accel="kvm", boot_timeout=timeout, snapshot=False)
     try:
-        vm.start()
+        seconds = boot(timeout)
     except SetupError:
         raise  # no bundle or no QEMU says nothing about KVM: do not record a verdict
     except (VMError, AgentError) as exc:
@@ -123,7 +147,4 @@ def probe(timeout: float = PROBE_TIMEOUT) -> AccelChoice:
         return AccelChoice(
             "tcg", f"a KVM boot failed here ({first}); using TCG (software emulation)"
         )
-    finally:
-        boot = vm.boot_seconds
-        vm.stop()
-    return AccelChoice("kvm", f"a KVM boot reached the guest agent in {boot:.1f} s")
+    return AccelChoice("kvm", f"a KVM boot reached the guest agent in {seconds:.1f} s")

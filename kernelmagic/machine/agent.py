@@ -25,22 +25,22 @@ Commands run in the guest take an argv, never a shell string.
 from __future__ import annotations
 
 import base64
-import binascii
 import contextlib
 import itertools
 import json
 import logging
 import random
-import select
 import socket
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, NamedTuple, NoReturn
+from typing import Any, NoReturn
 
 from kernelmagic.errors import AgentError, AgentTimeout, GuestCommandError, KernelMagicError
+from kernelmagic.machine.exec_result import ExecResult, exec_result
+from kernelmagic.machine.jsonlines import JSONLineReader
 
-__all__ = ["ExecResult", "GuestAgent"]
+__all__ = ["GuestAgent"]
 
 log = logging.getLogger(__name__)
 
@@ -63,58 +63,6 @@ EOF_GRACE = 1.0
 _SYNC_BYTE = b"\xff"
 
 
-class _ExecTriple(NamedTuple):
-    exit_code: int
-    stdout: str
-    stderr: str
-
-
-class ExecResult(_ExecTriple):
-    """Outcome of a guest command: a 3-tuple ``(exit_code, stdout, stderr)``.
-
-    Exactly three tuple fields, so ``code, out, err = agent.exec(...)`` works and a
-    result compares equal to a plain tuple in tests. The extras ride along as
-    attributes (they are not part of the tuple and do not affect equality):
-
-    * ``signal``: the signal that killed the process, else ``None``. ``exit_code``
-      is then ``128 + signal``, as a shell's ``$?`` would show it.
-    * ``duration``: seconds from sending ``guest-exec`` to seeing the exit.
-    * ``truncated``: the agent cut stdout or stderr (it keeps at most 16 MiB).
-    """
-
-    signal: int | None = None
-    duration: float = 0.0
-    truncated: bool = False
-
-    def __new__(
-        cls,
-        exit_code: int,
-        stdout: str = "",
-        stderr: str = "",
-        *,
-        signal: int | None = None,
-        duration: float = 0.0,
-        truncated: bool = False,
-    ) -> ExecResult:
-        self = super().__new__(cls, exit_code, stdout, stderr)
-        self.signal = signal
-        self.duration = duration
-        self.truncated = truncated
-        return self
-
-    @property
-    def ok(self) -> bool:
-        """True when the command exited with status 0 (and was not killed)."""
-        return self.exit_code == 0 and self.signal is None
-
-    def __repr__(self) -> str:
-        extra = f", signal={self.signal}" if self.signal is not None else ""
-        return (
-            f"ExecResult(exit_code={self.exit_code}, stdout={self.stdout!r}, "
-            f"stderr={self.stderr!r}{extra})"
-        )
-
-
 class GuestAgent:
     """A synchronous QGA client; one request/response exchange at a time.
 
@@ -132,7 +80,13 @@ class GuestAgent:
         self._sock = sock
         self._abort_check = abort_check
         self._lock = threading.Lock()
-        self._buf = bytearray()
+        self._reader = JSONLineReader(
+            sock,
+            peer="the guest agent",
+            wait_slice=WAIT_SLICE,
+            between_waits=self._check_abort,
+            reset=_SYNC_BYTE,  # a delimited sync reply: what precedes it is stale
+        )
         self._synced = False
         self._closed = False
         self._eof = False
@@ -250,7 +204,7 @@ class GuestAgent:
             self._kill_guest_process(pid)
             raise AgentTimeout(f"{' '.join(argv)} did not finish within {timeout:g} s")
 
-        result = _exec_result(status, time.monotonic() - start)
+        result = exec_result(status, time.monotonic() - start)
         log.debug("guest pid %d exited %d in %.1f ms", pid, result.exit_code, result.duration * 1e3)
         if result.truncated:
             log.warning("output of %s was truncated by the guest agent", argv)
@@ -344,48 +298,16 @@ class GuestAgent:
 
     def _read_message(self, until: float) -> dict[str, Any] | None:
         """Return the next JSON object from the channel, or None when ``until`` passes."""
-        while True:
-            line = self._next_line(until)
-            if line is None:
-                return None
-            # A 0xFF starts a delimited sync reply; whatever precedes it is stale.
-            cut = line.rfind(_SYNC_BYTE)
-            if cut >= 0:
-                line = line[cut + 1 :]
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                message = json.loads(line)
-            except ValueError:
-                log.debug("skipping garbage from the guest agent: %.200r", bytes(line))
-                continue
-            if isinstance(message, dict):
-                return message
-            log.debug("skipping non-object from the guest agent: %.200r", message)
+        try:
+            return self._reader.read(until)
+        except EOFError:
+            self._connection_lost(None)
+        except (OSError, ValueError) as exc:  # ValueError: fd closed by close()
+            self._connection_lost(exc)
 
-    def _next_line(self, until: float) -> bytearray | None:
-        while True:
-            end = self._buf.find(b"\n")
-            if end >= 0:
-                line = self._buf[:end]
-                del self._buf[: end + 1]
-                return line
-            remaining = until - time.monotonic()
-            if remaining <= 0:
-                return None
-            if self._abort_check is not None:
-                self._abort_check()
-            try:
-                readable, _, _ = select.select([self._sock], [], [], min(remaining, WAIT_SLICE))
-                if not readable:
-                    continue
-                chunk = self._sock.recv(65536)
-            except (OSError, ValueError) as exc:  # ValueError: fd closed by close()
-                self._connection_lost(exc)
-            if not chunk:
-                self._connection_lost(None)
-            self._buf += chunk
+    def _check_abort(self) -> None:
+        if self._abort_check is not None:
+            self._abort_check()
 
     def _connection_lost(self, exc: BaseException | None) -> NoReturn:
         """Report EOF, giving ``abort_check`` the chance to say the kernel died.
@@ -400,7 +322,7 @@ class GuestAgent:
         if self._abort_check is not None:
             grace_end = time.monotonic() + EOF_GRACE
             while True:
-                self._abort_check()
+                self._check_abort()
                 if time.monotonic() >= grace_end:
                     break
                 time.sleep(0.02)
@@ -419,8 +341,7 @@ class GuestAgent:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 return None
-            if self._abort_check is not None:
-                self._abort_check()
+            self._check_abort()
             time.sleep(min(delay, remaining))
             delay = min(delay * 2, POLL_MAX)
 
@@ -441,32 +362,3 @@ def _agent_error(command: str, error: Any) -> AgentError:
         desc = error.get("desc", "")
         return AgentError(f"{command}: {klass}: {desc}")
     return AgentError(f"{command}: {error!r}")
-
-
-def _decode(data: Any) -> str:
-    if not data:
-        return ""
-    try:
-        raw = base64.b64decode(data)
-    except (binascii.Error, ValueError, TypeError):
-        log.warning("guest agent sent undecodable base64 output")
-        return ""
-    return raw.decode("utf-8", errors="replace")
-
-
-def _exec_result(status: Mapping[str, Any], duration: float) -> ExecResult:
-    signal = status.get("signal")
-    if status.get("exitcode") is not None:
-        exit_code = int(status["exitcode"])
-    elif signal is not None:
-        exit_code = 128 + int(signal)
-    else:
-        exit_code = -1
-    return ExecResult(
-        exit_code,
-        _decode(status.get("out-data")),
-        _decode(status.get("err-data")),
-        signal=int(signal) if signal is not None else None,
-        duration=duration,
-        truncated=bool(status.get("out-truncated") or status.get("err-truncated")),
-    )

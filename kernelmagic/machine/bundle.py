@@ -19,11 +19,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import lzma
 import os
-import re
 import shutil
-import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -32,8 +29,21 @@ from typing import Any
 
 from kernelmagic import paths
 from kernelmagic.errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
-from kernelmagic.machine import debian, initramfs
+from kernelmagic.files import write_atomically
+from kernelmagic.machine import debian
+from kernelmagic.machine.staging import build_initramfs, extract_vmlinux, stage_kbuild
 from kernelmagic.procs import pid_alive
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "RECIPE_DIR",
+    "RECIPE_FILES",
+    "Bundle",
+    "build_bundle",
+    "read_list",
+    "recipe_digest",
+    "tree_size",
+]
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +61,6 @@ def _recipe_dir() -> Path:
 
 
 RECIPE_DIR = _recipe_dir()
-_XZ_MAGIC = b"\xfd7zXZ\x00"
 _FIX = "run `kernelmagic vm build` (or `make setup`)"
 
 
@@ -241,9 +250,8 @@ def _resolve_default_release(base: Path) -> str:
 
 
 def _set_current(base: Path, release: str) -> None:
-    tmp = base / f".current-{os.getpid()}"
-    tmp.write_text(release + "\n")
-    os.replace(tmp, base / "current")
+    """Make ``release`` the lab's bundle (a starting lab may be reading the file)."""
+    write_atomically(base / "current", release + "\n")
 
 
 def _build_into(
@@ -275,17 +283,11 @@ def _build_into(
     shutil.copyfile(pkgroot / "boot" / f"config-{release}", work / "config")
 
     progress("assembling the initramfs")
-    modules = _stage_initramfs(pkgroot, work / "initrd", release, recipe)
-    entries = list(initramfs.entries_from_tree(work / "initrd"))
-    entries.append(initramfs.char_device("dev/console", 5, 1))
-    entries.append(initramfs.char_device("dev/null", 1, 3, 0o666))
-    entries.append(initramfs.char_device("dev/ttyS1", 4, 65))  # the agent's port
-    entries.sort(key=lambda entry: entry.name)
-    initramfs.write_cpio(entries, work / "initramfs.cpio")
-    shutil.rmtree(work / "initrd")
+    wanted = read_list(recipe / "modules.txt")
+    modules = build_initramfs(pkgroot, work / "initramfs.cpio", release, recipe, wanted)
 
     progress("installing the kbuild tree")
-    _stage_kbuild(pkgroot, work / "kbuild", release)
+    stage_kbuild(pkgroot, work / "kbuild", release)
     shutil.rmtree(pkgroot)
 
     manifest = {
@@ -303,164 +305,3 @@ def _build_into(
         },
     }
     (work / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True) + "\n")
-
-
-def extract_vmlinux(vmlinuz: Path, out: Path) -> None:
-    """Decompress the xz payload of a bzImage into the ELF ``vmlinux``.
-
-    QEMU boots that ELF through its PVH entry point, skipping the decompressor that
-    costs about two seconds under TCG.
-    """
-    blob = vmlinuz.read_bytes()
-    start = blob.find(_XZ_MAGIC)
-    while start != -1:
-        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        try:
-            data = decompressor.decompress(blob[start:])
-        except lzma.LZMAError:
-            data = b""
-        if data.startswith(b"\x7fELF"):
-            out.write_bytes(data)
-            return
-        start = blob.find(_XZ_MAGIC, start + 1)
-    raise BundleBuildError(f"no xz-compressed ELF kernel found inside {vmlinuz}")
-
-
-def _stage_initramfs(pkgroot: Path, root: Path, release: str, recipe: Path) -> list[str]:
-    """Lay out the guest's root filesystem; return the modules copied in."""
-    for folder in (
-        "bin", "sbin", "usr/bin", "usr/sbin", "usr/local/sbin", "lib/x86_64-linux-gnu",
-        "lib64", "proc", "sys", "dev", "run", "tmp", "mnt/host", "etc", "root", "var/lib/qga",
-    ):  # fmt: skip
-        (root / folder).mkdir(parents=True, exist_ok=True)
-
-    busybox = pkgroot / "bin" / "busybox"
-    _install(busybox, root / "bin" / "busybox")
-    for applet in _busybox_applets(busybox):
-        target = root / applet
-        if applet != "bin/busybox" and not target.exists():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.symlink_to("/bin/busybox")
-
-    kmod = pkgroot / "bin" / "kmod"
-    qga = pkgroot / "usr" / "sbin" / "qemu-ga"
-    _install(kmod, root / "bin" / "kmod")
-    for tool in ("modprobe", "depmod", "insmod", "rmmod", "lsmod", "modinfo"):
-        for folder in ("sbin", "bin"):
-            link = root / folder / tool
-            if link.is_symlink() or link.exists():
-                link.unlink()
-        (root / "sbin" / tool).symlink_to("/bin/kmod")
-    _install(qga, root / "usr" / "sbin" / "qemu-ga")
-
-    search = [pkgroot / "lib" / "x86_64-linux-gnu", pkgroot / "usr" / "lib" / "x86_64-linux-gnu"]
-    for soname, path in sorted(initramfs.library_closure([kmod, qga], search).items()):
-        _install(path.resolve(), root / "lib" / "x86_64-linux-gnu" / soname)
-    (root / "lib64" / "ld-linux-x86-64.so.2").symlink_to(
-        "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
-    )
-
-    _install(recipe / "init", root / "init")
-    sbin = root / "usr" / "local" / "sbin"
-    _install(recipe / "mount-share", sbin / "kernelmagic-mount-share")
-    _install(recipe / "kernel-log", sbin / "kernelmagic-kernel-log")
-    shutdown = root / "sbin" / "shutdown"
-    if shutdown.is_symlink():
-        shutdown.unlink()
-    _install(recipe / "shutdown", shutdown)
-    (root / "etc" / "passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (root / "etc" / "group").write_text("root:x:0:\n")
-    (root / "etc" / "hostname").write_text("kernelmagic\n")
-
-    return _stage_modules(pkgroot, root, release, read_list(recipe / "modules.txt"))
-
-
-def _stage_modules(pkgroot: Path, root: Path, release: str, wanted: list[str]) -> list[str]:
-    source = pkgroot / "lib" / "modules" / release
-    index = {_module_name(p): p for p in (source / "kernel").rglob("*.ko*")}
-    chosen: dict[str, Path] = {}
-    pending = list(wanted)
-    while pending:
-        name = pending.pop().replace("-", "_")
-        if name in chosen:
-            continue
-        if name not in index:
-            raise BundleBuildError(f"kernel {release} has no module {name} (vm/modules.txt)")
-        chosen[name] = index[name]
-        pending.extend(_module_depends(index[name]))
-    dest = root / "lib" / "modules" / release
-    for path in chosen.values():
-        _install(path, dest / path.relative_to(source))
-    for extra in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):
-        if (source / extra).exists():
-            shutil.copyfile(source / extra, dest / extra)
-    # Debian's System.map is a placeholder (the real one is in the -dbg package), so
-    # depmod runs without it: it only needs the modules themselves.
-    proc = subprocess.run(
-        [host_tool("depmod"), "-b", str(root), release],
-        capture_output=True, text=True, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise BundleBuildError(f"depmod failed: {proc.stderr.strip()}")
-    return sorted(str(p.relative_to(source)) for p in chosen.values())
-
-
-def host_tool(name: str) -> str:
-    """A kmod tool on the host; /sbin is not on a normal user's PATH on Debian."""
-    search = os.pathsep.join([os.environ.get("PATH", ""), "/usr/sbin", "/sbin"])
-    found = shutil.which(name, path=search)
-    if found is None:
-        raise SetupError(f"{name} is missing on the host; run: sudo apt-get install kmod")
-    return found
-
-
-def _module_name(path: Path) -> str:
-    return re.sub(r"\.ko(\.\w+)?$", "", path.name).replace("-", "_")
-
-
-def _module_depends(path: Path) -> list[str]:
-    proc = subprocess.run(
-        [host_tool("modinfo"), "-F", "depends", str(path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    if proc.returncode != 0:
-        raise BundleBuildError(f"modinfo failed on {path}: {proc.stderr.strip()}")
-    return [d for d in proc.stdout.strip().split(",") if d]
-
-
-def _busybox_applets(busybox: Path) -> list[str]:
-    # The static busybox is an x86-64 program like the host; ask it for its applets.
-    proc = subprocess.run(
-        [str(busybox), "--list-full"], capture_output=True, text=True, check=False
-    )
-    if proc.returncode != 0:
-        raise BundleBuildError(f"busybox --list-full failed: {proc.stderr.strip()}")
-    return sorted(line.strip() for line in proc.stdout.splitlines() if line.strip())
-
-
-def _install(src: Path, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(src, dest)
-    dest.chmod(0o755 if os.access(src, os.X_OK) else 0o644)
-
-
-def _stage_kbuild(pkgroot: Path, dest: Path, release: str) -> None:
-    """Move the headers and kbuild scripts, and make the arch Makefile's include relative.
-
-    Debian's ``linux-headers-<release>/Makefile`` includes the ``-common`` tree by its
-    absolute ``/usr/src`` path; relative, the tree works wherever the bundle lives.
-    """
-    for sub in ("usr/src", "usr/lib"):
-        for item in sorted((pkgroot / sub).glob("linux-*")):
-            if item.name.startswith(("linux-headers-", "linux-kbuild-")):
-                target = dest / sub / item.name
-                target.parent.mkdir(parents=True, exist_ok=True)
-                item.rename(target)
-    makefile = dest / "usr" / "src" / f"linux-headers-{release}" / "Makefile"
-    if not makefile.is_file():
-        raise BundleBuildError(f"linux-headers-{release} has no Makefile")
-    text = makefile.read_text()
-    fixed = re.sub(r"include /usr/src/(\S+)", r"include ../\1", text)
-    makefile.write_text(fixed)

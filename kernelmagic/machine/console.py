@@ -5,8 +5,9 @@ When a learner's module kills the kernel, the guest agent cannot answer any more
 console is the only witness. A daemon thread drains the console socket into a bounded
 in-memory ring (for display and for :meth:`ConsoleRecorder.wait_for`) and appends it
 to a log file (for the post-mortem after the ring has moved on). Each complete line
-goes through a small state machine that recognises the kernel's crash reports (oops,
-panic, soft lockup, hung task, BUG, general protection fault) and ``WARNING:`` reports.
+goes to a :class:`~kernelmagic.machine.crash.CrashParser`, which recognises the
+kernel's crash reports (oops, panic, soft lockup, hung task, BUG, general protection
+fault) and ``WARNING:`` reports.
 
 Positions (:meth:`ConsoleRecorder.mark`, ``since=``, :attr:`CrashReport.position`)
 count characters of console text after decoding and removing ``\\r``, from the start
@@ -18,7 +19,6 @@ from __future__ import annotations
 import codecs
 import collections
 import contextlib
-import dataclasses
 import datetime
 import logging
 import re
@@ -28,206 +28,21 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import BinaryIO
+from typing import BinaryIO, TypeGuard
 
-__all__ = ["CRASH_KINDS", "ConsoleRecorder", "CrashReport"]
+from kernelmagic.machine.crash import CrashParser, CrashReport
+
+__all__ = ["MAX_LOG_BYTES", "SETTLE_SECONDS", "ConsoleRecorder"]
 
 log = logging.getLogger(__name__)
 
-#: The values of :attr:`CrashReport.kind` for crashes; warnings use ``"warning"``.
-#: "rcu stall" matters under TCG: a busy loop in a module's init on one CPU is reported
-#: as an RCU stall after about 21 s, the soft lockup only after about 45 s.
-CRASH_KINDS = (
-    "oops",
-    "panic",
-    "soft lockup",
-    "rcu stall",
-    "hung task",
-    "BUG",
-    "general protection fault",
-)
-
 #: A report with no end marker (soft lockups, hung tasks, RCU stalls) is complete at the
-#: end of its stack dump, after this much console silence, or at this many lines.
+#: end of its stack dump, or after this much console silence.
 SETTLE_SECONDS = 0.5
 MAX_LOG_BYTES = 16 << 20  # the console log file stops growing here
-MAX_REPORT_LINES = 400
-#: A panic this many lines after a crash report is the same incident (the oops killed
-#: an interrupt handler, or panic_on_oops): it makes that report fatal.
-PANIC_MERGE_LINES = 60
 
 _READ_SIZE = 65536
 _POLL = 0.1
-
-# "[   12.345678] " from CONFIG_PRINTK_TIME, optionally a caller id "[T85] ".
-_PREFIX = re.compile(r"^(?:<\d+>)?(?:\[\s*\d+\.\d+\]\s?)?(?:\[\s*[TC]\d+\]\s?)?")
-# x86 die(): "Oops: 0002 [#1] PREEMPT SMP NOPTI", "general protection fault, ...: 0000 [#1]",
-# "invalid opcode: 0000 [#1] ...", "divide error: 0000 [#1] ...".
-_DIE = re.compile(r": [0-9a-f]{4} \[#\d+\]")
-_END_TRACE = re.compile(r"---\[ end trace [0-9a-f]+ \]---")
-_END_PANIC = re.compile(r"---\[ end Kernel panic")
-_PANIC = re.compile(r"Kernel panic - not syncing")
-_SOFT_LOCKUP = re.compile(r"BUG: soft lockup - CPU#\d+ stuck")
-_RCU_STALL = re.compile(r"^rcu: INFO: rcu_\w+ (?:self-)?detected stalls?")
-_HUNG_TASK = re.compile(r"^INFO: task \S+ blocked for more than \d+ seconds")
-_OOPS_BUG = re.compile(r"^BUG: (?:kernel NULL pointer dereference|unable to handle)")
-_BUG = re.compile(r"^(?:BUG: |kernel BUG at )")
-_GPF = re.compile(r"^general protection fault")
-_WARNING = re.compile(r"^WARNING: CPU: \d+ PID: \d+ at ")
-# Reports printed by a watchdog rather than by die(): no "end trace" line closes them.
-_STALL_KINDS = ("rcu stall", "soft lockup", "hung task")
-_TASK_END = re.compile(r"^\s*</TASK>\s*$")
-# "RIP: 0010:crash_init+0x13/0x1000 [crash]"
-_RIP = re.compile(
-    r"^RIP: [0-9a-f]{4}:(?P<function>[\w.]+)\+(?P<offset>0x[0-9a-f]+)/0x[0-9a-f]+"
-    r"(?: \[(?P<module>\w+)\])?"
-)
-# A call-trace frame or a WARNING's site: "hang_init+0x15/0x1000 [hang]".
-_FRAME = re.compile(r"(?P<function>[\w.]+)\+(?P<offset>0x[0-9a-f]+)/0x[0-9a-f]+ \[(?P<module>\w+)")
-# A line of a call trace: " ? crash_init+0x13/0x1000 [crash]" (the "?" marks a guess).
-_TRACE_FRAME = re.compile(
-    r"^\s+(?P<unreliable>\? )?(?P<function>[\w.]+)\+(?P<offset>0x[0-9a-f]+)/0x[0-9a-f]+"
-    r"(?: \[(?P<module>\w+)\])?\s*$"
-)
-# "WARNING: CPU: 0 PID: 85 at drivers/x.c:10 func+0x1c/0x30 [mod]", "kernel BUG at mm/x.c:10!"
-_AT = re.compile(r" at (?P<location>[^\s!]+:\d+)")
-
-
-@dataclasses.dataclass(frozen=True)
-class CrashReport:
-    """One kernel report cut from the console (a crash, or a ``WARNING:`` with kind "warning").
-
-    ``report`` holds the lines from the first to the end marker with the printk
-    timestamps removed, so two runs of a lesson read alike; a panic that followed the
-    report is appended to it and makes it ``fatal``. ``module``, ``function`` and
-    ``offset`` say where, preferring the learner's code: the ``RIP:`` line when it is in
-    a module (``crash_init+0x13/0x1000 [crash]``), else the first call-trace frame in a
-    module, else the kernel ``RIP:``. They are what
-    ``gdb -batch -ex 'list *(crash_init+0x13)' crash.ko`` needs. ``location`` is the
-    ``file:line`` that ``WARNING: ... at`` and ``kernel BUG at`` name. ``position`` is
-    where the report's first line starts in the console stream (see ``mark()``).
-    """
-
-    kind: str
-    title: str
-    report: str
-    fatal: bool = False
-    position: int = 0
-    module: str | None = None
-    function: str | None = None
-    offset: int | None = None
-    location: str | None = None
-
-    def __str__(self) -> str:
-        return self.report
-
-
-def _classify(line: str) -> str | None:
-    """The report kind that ``line`` starts, if any."""
-    if _PANIC.search(line) and not _END_PANIC.search(line):
-        return "panic"
-    if _SOFT_LOCKUP.search(line):
-        return "soft lockup"
-    if _RCU_STALL.match(line):
-        return "rcu stall"
-    if _HUNG_TASK.match(line):
-        return "hung task"
-    if _OOPS_BUG.match(line):
-        return "oops"
-    if _GPF.match(line):
-        return "general protection fault"
-    if _BUG.match(line):
-        return "BUG"
-    if _DIE.search(line):
-        return "oops"
-    if _WARNING.match(line):
-        return "warning"
-    return None
-
-
-class _Pending:
-    """A report being collected, line by line."""
-
-    def __init__(self, kind: str, title: str, position: int, now: float) -> None:
-        self.kind = kind
-        self.title = title
-        self.position = position
-        self.lines = [title]
-        self.fatal = kind == "panic"
-        self.died = bool(_DIE.search(title))  # an x86 die(): ends at "end trace"
-        self.last_line = now
-        self.merge_into: CrashReport | None = None
-
-    def add(self, line: str, now: float) -> bool:
-        """Append a line; True when it completes the report."""
-        self.lines.append(line)
-        self.last_line = now
-        if _PANIC.search(line) and not _END_PANIC.search(line):
-            self.fatal = True
-        if _DIE.search(line):
-            self.died = True
-        if _END_TRACE.search(line) and not self.fatal:
-            return True
-        if _END_PANIC.search(line):
-            return True
-        # Reports that are not an x86 die() have no end marker: the stack dump closes them.
-        no_marker = self.kind in ("soft lockup", "hung task", "BUG") and not self.died
-        if no_marker and _TASK_END.match(line):
-            return True
-        return len(self.lines) >= MAX_REPORT_LINES
-
-    def _site(self) -> re.Match[str] | None:
-        """Where it happened, preferring code in a module: that is the learner's code.
-
-        In order: a kernel ``RIP:`` inside a module; a WARNING's own site; the first
-        reliable call-trace frame inside a module, then an unreliable (``?``) one; the
-        kernel ``RIP:`` even outside modules.
-        """
-        rip = None
-        for line in self.lines:
-            rip = _RIP.match(line)
-            if rip:
-                break
-        if rip and rip["module"]:
-            return rip
-        if self.kind == "warning":
-            match = _FRAME.search(self.title)
-            if match:
-                return match
-        frames = [m for line in self.lines[1:] if (m := _TRACE_FRAME.match(line))]
-        for reliable in (True, False):
-            for frame in frames:
-                if frame["module"] and (frame["unreliable"] is None) == reliable:
-                    return frame
-        return rip
-
-    def build(self) -> CrashReport:
-        text = "\n".join(self.lines)
-        site = self._site()
-        module = site["module"] if site else None
-        function = site["function"] if site else None
-        offset = int(site["offset"], 16) if site else None
-        location = None
-        match = _AT.search(self.title)
-        if match and self.kind in ("warning", "BUG"):
-            location = match["location"]
-        report = CrashReport(
-            kind=self.kind,
-            title=self.title,
-            report=text,
-            fatal=self.fatal,
-            position=self.position,
-            module=module,
-            function=function,
-            offset=offset,
-            location=location,
-        )
-        if self.merge_into is not None:
-            first = self.merge_into
-            report = dataclasses.replace(
-                first, report=first.report + "\n" + text, fatal=first.fatal or self.fatal
-            )
-        return report
 
 
 class ConsoleRecorder:
@@ -261,10 +76,7 @@ class ConsoleRecorder:
         self._total = 0  # characters ever recorded
         self._partial = ""  # text after the last newline, not yet a line
         self._pending_cr = False
-        self._crashes: list[CrashReport] = []
-        self._warnings: list[CrashReport] = []
-        self._open: _Pending | None = None
-        self._lines_since_crash = PANIC_MERGE_LINES + 1
+        self._parser = CrashParser()  # guarded by _cond, like the ring
         self._closed = False
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -400,32 +212,30 @@ class ConsoleRecorder:
         A panic that follows it closely is merged in (``fatal`` becomes True).
         """
         with self._cond:
-            return self._crashes[0] if self._crashes else None
+            crashes = self._parser.crashes
+            return crashes[0] if crashes else None
 
     @property
     def crashes(self) -> list[CrashReport]:
         """Every crash report since start or :meth:`clear_crash`, oldest first."""
         with self._cond:
-            return list(self._crashes)
+            return list(self._parser.crashes)
 
     def crashes_since(self, mark: int) -> list[CrashReport]:
         """Crash reports that began after ``mark`` (to tell this call's crash from older ones)."""
         with self._cond:
-            return [c for c in self._crashes if c.position >= mark]
+            return [c for c in self._parser.crashes if c.position >= mark]
 
     @property
     def warnings(self) -> list[CrashReport]:
         """``WARNING:`` reports (kind ``"warning"``), oldest first."""
         with self._cond:
-            return list(self._warnings)
+            return list(self._parser.warnings)
 
     def clear_crash(self) -> None:
         """Forget crashes and warnings, e.g. after the VM restarted."""
         with self._cond:
-            self._crashes.clear()
-            self._warnings.clear()
-            self._open = None
-            self._lines_since_crash = PANIC_MERGE_LINES + 1
+            self._parser.clear()
 
     # ------------------------------------------------------------------ internals
 
@@ -493,8 +303,8 @@ class ConsoleRecorder:
             *lines, self._partial = buffered.split("\n")
             now = time.monotonic()
             for line in lines:
-                report = self._on_line_locked(line, line_start, now)
-                if report is not None:
+                report = self._parser.feed_line(line, line_start, now)
+                if self._is_news(report):
                     completed.append(report)
                 line_start += len(line) + 1
             self._cond.notify_all()
@@ -536,72 +346,32 @@ class ConsoleRecorder:
         except (OSError, ValueError) as exc:
             log.warning("cannot write console log %s: %s", self.log_path, exc)
 
-    def _on_line_locked(self, raw: str, position: int, now: float) -> CrashReport | None:
-        line = _PREFIX.sub("", raw, count=1)
-        self._lines_since_crash += 1
-        pending = self._open
-        kind = _classify(line)
-        completed = None
-        if pending is not None:
-            if pending.kind in _STALL_KINDS and kind not in (None, "panic"):
-                # A stall or hang report has no end marker; the next report ends it
-                # (an RCU stall 20 s before the soft lockup that follows it).
-                completed = self._complete_locked()
-            else:
-                if pending.add(line, now):
-                    return self._complete_locked()
-                return None
-        if "[ cut here ]" in line or kind is None:
-            return completed
-        pending = _Pending(kind, line.strip(), position, now)
-        if (
-            kind == "panic"
-            and self._crashes
-            and self._lines_since_crash <= PANIC_MERGE_LINES
-            and not self._crashes[-1].fatal
-        ):
-            pending.merge_into = self._crashes[-1]
-        self._open = pending
-        return completed
-
-    def _complete_locked(self) -> CrashReport | None:
-        pending = self._open
-        self._open = None
-        if pending is None:
-            return None
-        report = pending.build()
-        if pending.kind == "warning":
-            self._warnings.append(report)
-            log.info("kernel warning: %s", report.title)
-            return None
-        if pending.merge_into is not None:
-            index = self._crashes.index(pending.merge_into)
-            self._crashes[index] = report
-        else:
-            self._crashes.append(report)
-        self._lines_since_crash = 0
-        log.warning("kernel %s: %s", report.kind, report.title)
-        return report
-
     def _check_settled(self) -> None:
-        completed = None
         with self._cond:
-            pending = self._open
-            if pending is not None and time.monotonic() - pending.last_line >= self._settle:
-                completed = self._complete_locked()
+            report = self._parser.settle(time.monotonic(), self._settle)
+            if report is not None:
                 self._cond.notify_all()
-        if completed is not None:
-            self._announce(completed)
+        if self._is_news(report):
+            self._announce(report)
 
     def _finish_pending(self) -> None:
         """Complete an unterminated report, e.g. when QEMU died in the middle of it."""
         with self._cond:
-            if self._partial and self._open is not None:
-                self._open.add(_PREFIX.sub("", self._partial, count=1), time.monotonic())
-            completed = self._complete_locked() if self._open is not None else None
+            report = self._parser.finish(self._partial, time.monotonic())
             self._cond.notify_all()
-        if completed is not None:
-            self._announce(completed)
+        if self._is_news(report):
+            self._announce(report)
+
+    @staticmethod
+    def _is_news(report: CrashReport | None) -> TypeGuard[CrashReport]:
+        """Log a completed report; True for a crash, which ``on_crash`` must hear of."""
+        if report is None:
+            return False
+        if report.kind == "warning":
+            log.info("kernel warning: %s", report.title)
+            return False
+        log.warning("kernel %s: %s", report.kind, report.title)
+        return True
 
     def _announce(self, report: CrashReport) -> None:
         callback = self.on_crash
@@ -609,5 +379,5 @@ class ConsoleRecorder:
             return
         try:
             callback(report)
-        except Exception:
+        except Exception:  # runs on the reader thread: a caller's bug must not stop it
             log.exception("on_crash callback failed")

@@ -12,16 +12,33 @@ import logging
 import os
 import re
 import shutil
-import subprocess
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernelmagic.errors import BundleBuildError, SetupError
+from kernelmagic.machine.tools import run_tool
+
+__all__ = [
+    "Package",
+    "available_kernel_releases",
+    "candidate_version",
+    "default_kernel_release",
+    "download",
+    "extract",
+    "header_dependencies",
+    "newest_cached_version",
+    "sha256_file",
+]
 
 log = logging.getLogger(__name__)
 
+#: apt-get download fetches about 100 MB, on whatever network the host has.
 APT_TIMEOUT = 600.0
+#: apt-cache only reads local lists.
+APT_CACHE_TIMEOUT = 60.0
+#: dpkg-deb -x of the kernel image (70 MB of xz, 400 MB unpacked) takes 3 s here.
+DPKG_TIMEOUT = 120.0
 
 
 @dataclass(frozen=True)
@@ -34,19 +51,15 @@ class Package:
     sha256: str
 
 
-def _run(argv: list[str], timeout: float = APT_TIMEOUT, cwd: Path | None = None) -> str:
+def _run(argv: list[str], timeout: float = APT_CACHE_TIMEOUT, cwd: Path | None = None) -> str:
+    """Run an apt or dpkg tool in the C locale (we parse its output); its stdout."""
     if shutil.which(argv[0]) is None:
         raise SetupError(
             f"{argv[0]} is not installed; kernelmagic builds its VM from Debian packages "
             "and needs a Debian host with apt (run: make setup)"
         )
     env = dict(os.environ, LC_ALL="C", LANG="C")
-    try:
-        proc = subprocess.run(
-            argv, capture_output=True, text=True, timeout=timeout, env=env, check=False, cwd=cwd
-        )
-    except subprocess.TimeoutExpired as exc:
-        raise BundleBuildError(f"{' '.join(argv)} timed out after {timeout:.0f} s") from exc
+    proc = run_tool(argv, timeout=timeout, env=env, cwd=cwd)
     if proc.returncode != 0:
         raise BundleBuildError(
             f"{' '.join(argv)} failed (exit {proc.returncode}): {proc.stderr.strip()[-2000:]}"
@@ -92,6 +105,7 @@ def available_kernel_releases() -> list[str]:
 
 
 def sha256_file(path: Path) -> str:
+    """The checksum the manifest records for a file (read in 1 MiB pieces)."""
     digest = hashlib.sha256()
     with path.open("rb") as handle:
         for chunk in iter(lambda: handle.read(1 << 20), b""):
@@ -129,7 +143,7 @@ def download(names: list[str], dest: Path, pins: Mapping[str, str] | None = None
             # As root apt drops to the _apt user, who may not write here; that
             # only costs a warning, which we silence by downloading as root.
             argv[1:1] = ["-o", "APT::Sandbox::User=root"]
-        _run(argv, cwd=dest)
+        _run(argv, timeout=APT_TIMEOUT, cwd=dest)
     packages = []
     for name, version in wanted.items():
         path = _find_deb(dest, name, version)
@@ -167,4 +181,4 @@ def _find_deb(folder: Path, name: str, version: str) -> Path | None:
 
 def extract(package: Package, root: Path) -> None:
     """Unpack a ``.deb`` into ``root`` without running its maintainer scripts."""
-    _run(["dpkg-deb", "-x", str(package.path), str(root)])
+    _run(["dpkg-deb", "-x", str(package.path), str(root)], timeout=DPKG_TIMEOUT)

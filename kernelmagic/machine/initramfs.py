@@ -10,12 +10,21 @@ from __future__ import annotations
 
 import os
 import stat
-import subprocess
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from kernelmagic.errors import BundleBuildError
+from kernelmagic.machine.tools import QUICK_TIMEOUT, run_tool
+
+__all__ = [
+    "Entry",
+    "char_device",
+    "entries_from_tree",
+    "library_closure",
+    "needed_libraries",
+    "write_cpio",
+]
 
 _TRAILER = "TRAILER!!!"
 
@@ -50,6 +59,7 @@ def entries_from_tree(root: Path) -> Iterator[Entry]:
 
 
 def char_device(name: str, major: int, minor: int, perm: int = 0o600) -> Entry:
+    """A device node, which needs root on disk but not inside an archive."""
     return Entry(name, stat.S_IFCHR | perm, rdev=(major, minor))
 
 
@@ -77,10 +87,9 @@ def _header(entry: Entry, inode: int) -> bytes:
 
 def needed_libraries(elf: Path) -> list[str]:
     """The ``DT_NEEDED`` sonames of an ELF file, read with binutils' ``readelf``."""
-    proc = subprocess.run(
-        ["readelf", "-d", str(elf)], capture_output=True, text=True, check=False,
-        env=dict(os.environ, LC_ALL="C"),
-    )  # fmt: skip
+    proc = run_tool(
+        ["readelf", "-d", str(elf)], timeout=QUICK_TIMEOUT, env=dict(os.environ, LC_ALL="C")
+    )
     if proc.returncode != 0:
         raise BundleBuildError(f"readelf failed on {elf}: {proc.stderr.strip()}")
     names = []

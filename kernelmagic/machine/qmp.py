@@ -15,37 +15,38 @@ import time
 from typing import Any
 
 from kernelmagic.errors import VMError
+from kernelmagic.machine.jsonlines import JSONLineReader
+
+__all__ = ["QMPClient"]
 
 
 class QMPClient:
-    """Synchronous QMP: one command at a time, events skipped."""
+    """Synchronous QMP: one command at a time, events skipped. Owns ``sock``."""
 
     def __init__(self, sock: socket.socket) -> None:
         self._sock = sock
-        self._buffer = b""
+        self._reader = JSONLineReader(sock, peer="QEMU's monitor")
         self._lock = threading.Lock()
         self._negotiated = False
 
     def _read_message(self, deadline: float) -> dict[str, Any]:
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise VMError("QEMU's monitor did not answer in time")
-            self._sock.settimeout(remaining)
-            try:
-                chunk = self._sock.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError as exc:
-                raise VMError(f"QEMU's monitor connection failed: {exc}") from exc
-            if not chunk:
-                raise VMError("QEMU's monitor closed the connection")
-            self._buffer += chunk
-        line, self._buffer = self._buffer.split(b"\n", 1)
-        return json.loads(line)
+        try:
+            message = self._reader.read(deadline)
+        except EOFError as exc:
+            raise VMError("QEMU's monitor closed the connection") from exc
+        except (OSError, ValueError) as exc:  # ValueError: fd closed by close()
+            raise VMError(f"QEMU's monitor connection failed: {exc}") from exc
+        if message is None:
+            raise VMError("QEMU's monitor did not answer in time")
+        return message
 
     def execute(self, command: str, arguments: dict[str, Any] | None = None,
                 timeout: float = 5.0) -> Any:  # fmt: skip
+        """Run one QMP command (negotiating first if needed); its ``return`` value.
+
+        Raises VMError with QEMU's description when it answers an error, and at the
+        deadline.
+        """
         deadline = time.monotonic() + timeout
         with self._lock:
             if not self._negotiated:
@@ -62,7 +63,10 @@ class QMPClient:
         if arguments:
             request["arguments"] = arguments
         try:
+            self._sock.settimeout(max(deadline - time.monotonic(), 0.001))
             self._sock.sendall(json.dumps(request).encode() + b"\n")
+        except TimeoutError as exc:
+            raise VMError(f"QEMU's monitor does not read its commands ({command})") from exc
         except OSError as exc:
             raise VMError(f"QEMU's monitor connection failed: {exc}") from exc
         while True:
@@ -74,5 +78,6 @@ class QMPClient:
             return message.get("return")
 
     def close(self) -> None:
+        """Close the channel; safe to call twice."""
         with contextlib.suppress(OSError):
             self._sock.close()

@@ -23,8 +23,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from kernelmagic import paths
-from kernelmagic.errors import VMError
+from kernelmagic.errors import KernelMagicError, VMError
+from kernelmagic.machine.agent import GuestAgent
 from kernelmagic.machine.qmp import QMPClient
+
+__all__ = [
+    "KEEP",
+    "enabled",
+    "incoming_argv",
+    "prune",
+    "save",
+    "set_guest_clock",
+    "state_path",
+    "touch",
+    "wait_restored",
+]
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +61,7 @@ def state_path(argv: Sequence[str], bundle_files: dict[str, str], qemu_version: 
 
 
 def incoming_argv(state: Path) -> list[str]:
+    """What to add to the identical command line so that QEMU loads ``state``."""
     return ["-incoming", f"exec:cat {shlex.quote(str(state))}"]
 
 
@@ -111,3 +125,13 @@ def wait_restored(qmp: QMPClient, timeout: float = 30.0) -> None:
         if status not in ("inmigrate", "prelaunch") or time.monotonic() > deadline:
             raise VMError(f"restoring the VM state failed (status {status})")
         time.sleep(0.005)
+
+
+def set_guest_clock(agent: GuestAgent | None) -> None:
+    """A restored guest wakes up with the clock of the moment it was saved; fix it."""
+    if agent is None:
+        return
+    try:
+        agent.call("guest-set-time", {"time": time.time_ns()}, timeout=5.0)
+    except KernelMagicError as exc:
+        log.info("could not set the guest clock: %s", exc)

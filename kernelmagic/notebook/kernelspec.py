@@ -11,17 +11,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
-import tempfile
 from pathlib import Path
+
+from kernelmagic.files import write_atomically
+
+__all__ = ["DISPLAY_NAME", "NAME", "install", "main", "spec"]
 
 NAME = "kernelmagic"
 DISPLAY_NAME = "Kernel Lab (Python 3)"
 
 
-def spec(python: str = sys.executable) -> dict:
+def spec(python: str = sys.executable) -> dict[str, object]:
     """The kernel.json contents: ipykernel, started with our extension loaded."""
     return {
         "argv": [
@@ -58,16 +60,7 @@ def install(prefix: str = sys.prefix) -> Path:
     dest = Path(prefix) / "share" / "jupyter" / "kernels" / NAME
     dest.mkdir(parents=True, exist_ok=True)
     _copy_logos(dest)
-    fd, tmp = tempfile.mkstemp(dir=dest, prefix=".kernel.json.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(spec(), f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, dest / "kernel.json")
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_atomically(dest / "kernel.json", json.dumps(spec(), indent=1) + "\n")
     return dest
 
 

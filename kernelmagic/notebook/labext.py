@@ -16,6 +16,8 @@ import shutil
 import sys
 from pathlib import Path
 
+__all__ = ["BUILT", "NAME", "install", "main", "target"]
+
 NAME = "kernelmagic-highlight"
 BUILT = Path(__file__).resolve().parent / "labextension"
 

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
+__all__ = ["WIDGET_MIME", "BootProgress", "LiveDisplay", "has_frontend"]
+
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 
@@ -88,6 +90,8 @@ class BootProgress:
         while not self._stop.wait(0.1):
             _, bar, label = self._widgets
             elapsed = time.monotonic() - start
+            # A bar that cannot update (a closed comm, a console read racing the VM's
+            # start) must neither end this thread nor disturb the boot it decorates.
             with contextlib.suppress(Exception):
                 bar.value = min(0.95, elapsed / self.expected)
                 stage = self.stage() if self.stage else ""
@@ -105,6 +109,7 @@ class BootProgress:
         if self._widgets is None:
             return
         box, bar, label = self._widgets
+        # Hiding the bar is cosmetic: an error here must not replace the boot's outcome.
         with contextlib.suppress(Exception):
             hidden = {"version_major": 2, "version_minor": 0, "model_id": ""}
             _publish({WIDGET_MIME: hidden}, self._display_id, update=True)

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""The state of one Jupyter kernel: its lab VM, the learner's module sources and builds.
+"""One Jupyter kernel's lab: its VM, booted on first need, and its workspace.
 
-One :class:`LabSession` per kernel process (:func:`get_session`). The VM starts on
-the first command that needs it and stops when the process exits; when it died (a
-kernel panic ends QEMU, ``panic=-1``) the next command boots a fresh one and says so
-in one line. Sources are kept per module as the cells gave them (``%%kfile`` cells,
-then the ``%%kmodule`` cell), so diagnostics can point back at cell lines.
+One :class:`LabSession` per kernel process (:func:`get_session`). The modules, builds
+and loads live in a :class:`~kernelmagic.workspace.Workspace`; the session adds what a
+notebook needs on top: the VM starts on the first command that needs it, with a
+progress bar, and stops when the process exits; when it died (a kernel panic ends
+QEMU, ``panic=-1``) the next command boots a fresh one and says so in one line. The
+session keeps the console positions that tell which crash a command caused.
 """
 
 from __future__ import annotations
@@ -15,38 +16,22 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
 
-from kernelmagic.errors import KernelCrashed, ModuleError
-from kernelmagic.guest import kmod
-from kernelmagic.guest.kernel_log import LogMark, LogRecord
-from kernelmagic.guest.kmod import ModuleOperation
-from kernelmagic.guest.modinfo import read_modinfo
-from kernelmagic.kbuild.builder import BuildResult, build_module
-from kernelmagic.machine.console import CrashReport
+from kernelmagic.errors import KernelCrashed, VMNotRunning
+from kernelmagic.kbuild.result import BuildResult
+from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.vm import LabVM, VMStatus
 from kernelmagic.notebook.progress import BootProgress
-from kernelmagic.notebook.views import CellSource, LoadResult, Notice
+from kernelmagic.notebook.views import LoadResult, Notice
+from kernelmagic.workspace import Builder, LabMachine, Workspace, set_current
 
 log = logging.getLogger(__name__)
 
-__all__ = ["LabSession", "ModuleSources", "get_session", "set_session"]
+__all__ = ["LabSession", "get_session", "set_session"]
 
 #: A guess for the first boot's progress bar; later bars use the last boot time.
 FIRST_BOOT_GUESS = 3.0
 SHUTDOWN_TIMEOUT = 3.0
-
-
-@dataclass
-class ModuleSources:
-    """The files of one module, by file name, each remembering its cell."""
-
-    files: dict[str, CellSource] = field(default_factory=dict)
-    cflags: str = ""
-
-    def texts(self) -> dict[str, str]:
-        return {name: f.text for name, f in self.files.items()}
 
 
 def _show(obj: object) -> None:
@@ -56,21 +41,20 @@ def _show(obj: object) -> None:
 
 
 class LabSession:
-    """One kernel's lab: the VM (lazily), sources and builds, load marks for ``%dmesg``."""
+    """One kernel's lab: the VM (lazily), the workspace, and what the learner is told."""
 
     def __init__(
         self,
-        vm_factory: Callable[[], Any] = LabVM,
+        vm_factory: Callable[[], LabMachine] = LabVM,
         *,
-        builder: Callable[..., BuildResult] = build_module,
+        builder: Builder | None = None,
         show: Callable[[object], None] = _show,
         progress: bool | None = None,
     ) -> None:
         self._vm_factory = vm_factory
-        self._builder = builder
         self.show = show
         self._progress = progress
-        self._vm: Any = None
+        self._vm: LabMachine | None = None
         self._last_boot: float | None = None
         self._crash_title: str | None = None
         self._stopped_on_purpose = True  # nothing to announce before the first start
@@ -78,14 +62,12 @@ class LabSession:
         #: a command that booted the VM looks for its crashes from there.
         self.boots = 0
         self.boot_mark: int | None = None
-        self.modules: dict[str, ModuleSources] = {}
-        self.builds: dict[str, BuildResult] = {}
-        self.load_marks: dict[str, LogMark] = {}
+        self.workspace = Workspace(lambda: self.vm, builder=builder)
 
     # -- the VM ---------------------------------------------------------------------
 
     @property
-    def vm(self) -> Any:
+    def vm(self) -> LabMachine:
         """The running lab VM, started (or restarted after a crash) on first need."""
         if self._vm is not None and self._vm.is_running():
             return self._vm
@@ -95,20 +77,21 @@ class LabSession:
             what = "lab VM restarted (the previous one had stopped): ready"
         else:
             what = "lab VM ready"
-        self.show(self._boot(what))
-        return self._vm
+        notice, vm = self._boot(what)
+        self.show(notice)
+        return vm
 
     @property
-    def running_vm(self) -> Any | None:
+    def running_vm(self) -> LabMachine | None:
         """The VM if it runs now; never starts one."""
         return self._vm if self._vm is not None and self._vm.is_running() else None
 
     @property
-    def last_vm(self) -> Any | None:
+    def last_vm(self) -> LabMachine | None:
         """The VM object, running or not (its console survives a crash for ``%vm log``)."""
         return self._vm
 
-    def _boot(self, what: str) -> Notice:
+    def _boot(self, what: str) -> tuple[Notice, LabMachine]:
         if self._vm is None:
             self._vm = self._vm_factory()
         vm = self._vm
@@ -119,22 +102,23 @@ class LabSession:
                 vm.start()
                 # What a learner inspects first (lsmod, dmesg) must not depend on how far
                 # the guest's background start-up has got.
-                settle = getattr(vm, "wait_settled", None)
-                if settle is not None:
-                    settle()
+                vm.wait_settled()
             except BaseException:
-                # Ctrl-C or a failed boot: never leave a half-started QEMU behind.
-                with contextlib.suppress(Exception):
+                # Ctrl-C or a failed boot: never leave a half-started QEMU behind. The
+                # boot's error is what the learner must see, so a failing kill only logs.
+                try:
                     vm.kill()
+                except Exception:
+                    log.exception("could not kill the lab VM after a failed boot")
                 raise
         self._crash_title = None
         self._stopped_on_purpose = False
-        self.load_marks.clear()
+        self.workspace.forget_loads()
         self._last_boot = vm.boot_seconds
         self.boots += 1
         self.boot_mark = self.console_mark()
         accel = vm.accel.accel if vm.accel else "?"
-        return Notice(f"{what} in {vm.boot_seconds or 0:.1f} s ({accel})")
+        return Notice(f"{what} in {vm.boot_seconds or 0:.1f} s ({accel})"), vm
 
     def idle_status(self) -> VMStatus:
         """The status of a VM that is not running, without starting it."""
@@ -148,21 +132,22 @@ class LabSession:
             status = vm.status()
             up = f", up {status.uptime_seconds:.0f} s" if status.uptime_seconds else ""
             return Notice(f"lab VM already running ({status.accel}{up})")
-        return self._boot("lab VM ready")
+        return self._boot("lab VM ready")[0]
 
     def stop(self) -> Notice:
         self._stopped_on_purpose = True
         self._crash_title = None
-        self.load_marks.clear()
-        if self.running_vm is None:
+        self.workspace.forget_loads()
+        vm = self.running_vm
+        if vm is None:
             return Notice("lab VM is not running")
-        self._vm.stop()
+        vm.stop()
         return Notice("lab VM stopped; the next command that needs it starts it again")
 
     def restart(self) -> Notice:
         """A fresh kernel: everything loaded or installed in the guest is gone."""
         self.stop()
-        return self._boot("lab VM restarted with a fresh kernel: ready")
+        return self._boot("lab VM restarted with a fresh kernel: ready")[0]
 
     def note_crash(self, exc: KernelCrashed, mark: int | None = None) -> CrashReport | None:
         """A crash ended the guest: keep its report, stop QEMU, restart on next use.
@@ -173,21 +158,22 @@ class LabSession:
         vm = self._vm
         report = None
         if vm is not None:
-            with contextlib.suppress(Exception):
+            # A console that is already gone (VMNotRunning) has no report to add.
+            with contextlib.suppress(VMNotRunning):
                 recent = vm.console.crashes_since(mark) if mark is not None else []
                 crashes = vm.console.crashes
                 report = (recent or crashes[-1:] or [vm.crash])[0]
-            with contextlib.suppress(Exception):
-                vm.kill()
+            vm.kill()
         self._crash_title = report.title if report else str(exc).split(": ", 1)[-1]
-        self.load_marks.clear()
+        self.workspace.forget_loads()
         return report
 
     def console_mark(self) -> int | None:
+        """Where the running VM's console stands now (None when no VM runs)."""
         vm = self.running_vm
         if vm is None:
             return None
-        with contextlib.suppress(Exception):
+        with contextlib.suppress(VMNotRunning):  # it stopped since we asked
             return int(vm.console.mark())
         return None
 
@@ -200,7 +186,7 @@ class LabSession:
         while True:
             try:
                 found = list(vm.console.crashes_since(mark))
-            except Exception:
+            except VMNotRunning:
                 return []
             if found or time.monotonic() >= deadline:
                 return found
@@ -210,64 +196,16 @@ class LabSession:
         """Stop the VM (at interpreter exit, or when the extension is unloaded)."""
         vm = self._vm
         if vm is not None:
+            # At interpreter exit nobody can act on an error: stop() cleans up in its
+            # own ``finally``, and whatever it raises must not hide other atexit work.
             with contextlib.suppress(Exception):
                 vm.stop(timeout=SHUTDOWN_TIMEOUT)
         self._stopped_on_purpose = True
 
-    # -- sources and builds ---------------------------------------------------------
-
-    def sources(self, name: str) -> ModuleSources:
-        return self.modules.setdefault(name, ModuleSources())
-
-    def add_file(self, name: str, filename: str, text: str) -> None:
-        self.sources(name).files[filename] = CellSource(text, f"%%kfile {name}/{filename}")
-
-    def remove_file(self, name: str, filename: str) -> bool:
-        return self.sources(name).files.pop(filename, None) is not None
-
-    def set_main(self, name: str, text: str) -> str:
-        """Record the ``%%kmodule`` cell; returns the file name it is built as.
-
-        kbuild links several .c files into NAME.o, so with ``%%kfile`` .c files beside
-        it the cell cannot be NAME.c; it becomes NAME_main.c.
-        """
-        files = self.sources(name).files
-        for filename in [f for f, src in files.items() if src.main]:
-            del files[filename]
-        others = [f for f in files if f.endswith(".c")]
-        filename = f"{name}_main.c" if others else f"{name}.c"
-        if filename in files:
-            raise ValueError(
-                f"%%kfile {name}/{filename} clashes with the %%kmodule cell, which is built "
-                f"as {filename}; rename that file"
-            )
-        files[filename] = CellSource(text, f"%%kmodule {name}", main=True)
-        return filename
-
-    def build(self, name: str, *, cflags: str = "") -> BuildResult:
-        """Build NAME from its cells, with the symbols of the other modules built here."""
-        extra = [
-            b.build_dir for other, b in sorted(self.builds.items())
-            if other != name and _exports_symbols(b)
-        ]  # fmt: skip
-        self.sources(name).cflags = cflags
-        result = self._builder(name, self.sources(name).texts(), cflags=cflags,
-                               extra_symbols=extra)  # fmt: skip
-        self.builds[name] = result
-        return result
+    # -- the workspace, as lessons call it ---------------------------------------------
 
     def last_build(self, name: str) -> BuildResult:
-        try:
-            return self.builds[name]
-        except KeyError:
-            raise ModuleError(
-                f"no build of {name} in this notebook yet",
-                module=name,
-                hint=f"run the %%kmodule {name} cell first; for the kernel's own modules "
-                f"use %modprobe {name}",
-            ) from None
-
-    # -- loading --------------------------------------------------------------------
+        return self.workspace.last_build(name)
 
     def load(
         self,
@@ -278,56 +216,22 @@ class LabSession:
         force: bool = False,
     ) -> LoadResult:
         """insmod the last build of NAME; with ``reload``, rmmod a loaded copy first."""
-        built = self.last_build(name)
-        info = read_modinfo(built.ko_path)
-        vm = self.vm
-        before: list[LogRecord] = []
-        outcome = None
-        if reload and kmod.is_loaded(vm, info.name):
-            before = kmod.rmmod(vm, info.name, force=force).log
-            outcome = f"{info.name} reloaded (the loaded copy was unloaded first)"
-        mark = kmod.log_mark(vm)
-        symvers = [
-            b.build_dir / "Module.symvers" for other, b in sorted(self.builds.items())
-            if other != name
-        ]  # fmt: skip
-        op = kmod.insmod(vm, built.ko_path, params, info=info, symbol_sources=symvers)
-        self.load_marks[info.name] = mark  # only a load that worked moves the mark
-        merged = ModuleOperation(op.action, op.module, op.argv, before + op.log, op.duration)
-        return LoadResult(merged, outcome=outcome)
+        return LoadResult.of(self.workspace.load(name, params, reload=reload, force=force))
 
     def unload(self, name: str, *, force: bool = False) -> LoadResult:
-        return LoadResult(kmod.rmmod(self.vm, name, force=force))
+        return LoadResult.of(self.workspace.unload(name, force=force))
 
     def modprobe(
         self, name: str, params: Sequence[str] = (), *, remove: bool = False
     ) -> LoadResult:
-        vm = self.vm
-        before = {m.name for m in kmod.lsmod(vm)}
-        mark = kmod.log_mark(vm)
-        op = kmod.modprobe(vm, name, params, remove=remove)
-        after_list = [m.name for m in kmod.lsmod(vm)]
-        after = set(after_list)
-        loaded = [m for m in reversed(after_list) if m not in before]  # in load order
-        for module in loaded:
-            self.load_marks[module] = mark
-        removed = sorted(before - after)
-        return LoadResult(op, loaded=loaded, removed=removed)
+        return LoadResult.of(self.workspace.modprobe(name, params, remove=remove))
 
 
-def _exports_symbols(result: BuildResult) -> bool:
-    symvers = result.build_dir / "Module.symvers"
-    try:
-        return symvers.stat().st_size > 0
-    except OSError:
-        return False
-
-
-def _boot_stage(vm: Any) -> str:
+def _boot_stage(vm: LabMachine) -> str:
     """What the boot is waiting for, read from the console (for the progress label)."""
     try:
         text = vm.console.text()
-    except Exception:
+    except VMNotRunning:  # QEMU has not started its console yet
         return "starting QEMU"
     if "kernelmagic: init started" in text:
         return "waiting for the guest agent"
@@ -338,11 +242,14 @@ _session: LabSession | None = None
 
 
 def get_session() -> LabSession:
-    """This process's session, created on first use; its VM stops at interpreter exit."""
+    """This process's session, created on first use; its VM stops at interpreter exit.
+
+    Its workspace becomes the current one, where the course's checks find the VM.
+    """
     global _session
     if _session is None:
-        _session = LabSession()
-        atexit.register(_session.shutdown)
+        set_session(LabSession())
+    assert _session is not None
     return _session
 
 
@@ -350,6 +257,7 @@ def set_session(session: LabSession | None) -> LabSession | None:
     """Replace the process's session (tests, or a lesson wanting its own); returns the old."""
     global _session
     old, _session = _session, session
+    set_current(session.workspace if session is not None else None)
     if session is not None:
         atexit.register(session.shutdown)
     return old

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""cli.py: usage errors, help examples, cache clean, and `run`'s exit codes with the
-build, the VM and kmod replaced by fakes."""
+"""cli/app.py: usage errors, help examples, cache clean, and `run`'s exit codes with the
+build, the VM and kmod replaced by fakes (`run` drives a Workspace over the fake guest)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from kernelmagic.guest import kmod
 from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.guest.kmod import ModuleOperation
 from kernelmagic.machine import vm as kvm
+from tests.doubles.fake_lab import FakeLabVM, write_ko
 
 
 @pytest.fixture(autouse=True)
@@ -98,42 +99,52 @@ def source(tmp_path: Path) -> Path:
     return path
 
 
+KO = "out/hello_world.ko"  # under tmp_path
+
+
 @pytest.fixture
 def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, dict[str, str]]]:
-    """Replace kbuild: record the call, return a result with a .ko."""
+    """Replace kbuild (for `build`, and for `run`'s workspace): record the call, return a
+    result with a .ko whose .modinfo names the module."""
     calls: list[tuple[str, dict[str, str]]] = []
-    ko = tmp_path / "out" / "hello_world.ko"
+    ko = tmp_path / KO
     ko.parent.mkdir()
-    ko.write_bytes(b"\x7fELF ko")
+    write_ko(ko, ["name=hello_world"])
 
     def fake_build(name: str, sources: dict[str, str], **kwargs: object) -> object:
         calls.append((name, sources))
         return types.SimpleNamespace(ko_path=ko, diagnostics=[], duration=0.5, cached=True)
 
     monkeypatch.setattr("kernelmagic.kbuild.builder.build_module", fake_build)
+    monkeypatch.setattr("kernelmagic.workspace.build_module", fake_build)
     return calls
 
 
-class FakeLabVM:
-    instances: ClassVar[list[FakeLabVM]] = []
+class CliVM(FakeLabVM):
+    """The simulated guest, started and stopped as ``with LabVM() as vm`` does."""
+
+    instances: ClassVar[list[CliVM]] = []
 
     def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(Path("/nonexistent"))  # kmod is faked: nothing reads the share
         self.entered = self.exited = False
-        FakeLabVM.instances.append(self)
+        CliVM.instances.append(self)
 
-    def __enter__(self) -> FakeLabVM:
+    def __enter__(self) -> CliVM:
         self.entered = True
+        self.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         self.exited = True
+        self.stop()
 
 
 @pytest.fixture
-def lab(monkeypatch: pytest.MonkeyPatch) -> list[FakeLabVM]:
-    FakeLabVM.instances = []
-    monkeypatch.setattr(kvm, "LabVM", FakeLabVM)
-    return FakeLabVM.instances
+def lab(monkeypatch: pytest.MonkeyPatch) -> list[CliVM]:
+    CliVM.instances = []
+    monkeypatch.setattr(kvm, "LabVM", CliVM)
+    return CliVM.instances
 
 
 def _op(action: str, *messages: str) -> ModuleOperation:
@@ -147,22 +158,22 @@ def test_build_writes_output(
 ) -> None:  # fmt: skip
     out = tmp_path / "result.ko"
     assert cli.main(["build", str(source), "-o", str(out)]) == 0
-    assert out.read_bytes() == b"\x7fELF ko"
+    assert out.read_bytes() == (tmp_path / KO).read_bytes()
     assert built[0][0] == "hello_world" and list(built[0][1]) == ["hello_world.c"]
     assert "(from cache)" in capsys.readouterr().out
 
 
 def test_run_ok(
-    source: Path, built: object, lab: list[FakeLabVM], monkeypatch: pytest.MonkeyPatch,
+    source: Path, built: object, lab: list[CliVM], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     seen: dict[str, object] = {}
 
-    def insmod(vm: object, ko: Path, params: list[str]) -> ModuleOperation:
+    def insmod(vm: object, ko: Path, params: list[str], **kwargs: object) -> ModuleOperation:
         seen["insmod"] = (vm, ko.name, params)
         return _op("insmod", "Hello, Linux Enthusiast!")
 
-    def rmmod(vm: object, name: str) -> ModuleOperation:
+    def rmmod(vm: object, name: str, **kwargs: object) -> ModuleOperation:
         seen["rmmod"] = name
         return _op("rmmod", "Goodbye")
 
@@ -182,13 +193,13 @@ def test_run_ok(
 
 
 def test_run_build_failure(
-    source: Path, lab: list[FakeLabVM], monkeypatch: pytest.MonkeyPatch,
+    source: Path, lab: list[CliVM], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     def fail(*args: object, **kwargs: object) -> None:
         raise BuildError("build failed: hello_world.c:2:1: error: expected ';'", ["diag line"])
 
-    monkeypatch.setattr("kernelmagic.kbuild.builder.build_module", fail)
+    monkeypatch.setattr("kernelmagic.workspace.build_module", fail)
     assert cli.main(["run", str(source)]) == cli.EXIT_BUILD == 3
     err = capsys.readouterr().err
     assert "diag line" in err and "build failed" in err
@@ -196,16 +207,16 @@ def test_run_build_failure(
 
 
 def test_run_load_failure(
-    source: Path, built: object, lab: list[FakeLabVM], monkeypatch: pytest.MonkeyPatch,
+    source: Path, built: object, lab: list[CliVM], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    def insmod(*args: object) -> None:
+    def insmod(*args: object, **kwargs: object) -> None:
         raise ModuleError(
             "insmod hello_world failed: could not insert module: File exists",
             hint="hello_world is already loaded", log=["some record"],
         )  # fmt: skip
 
-    def rmmod(*args: object) -> None:
+    def rmmod(*args: object, **kwargs: object) -> None:
         raise AssertionError("nothing to unload")
 
     monkeypatch.setattr(kmod, "insmod", insmod)
@@ -218,19 +229,19 @@ def test_run_load_failure(
 
 
 def test_run_unload_failure(
-    source: Path, built: object, lab: list[FakeLabVM], monkeypatch: pytest.MonkeyPatch,
+    source: Path, built: object, lab: list[CliVM], monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
-    def rmmod(*args: object) -> None:
+    def rmmod(*args: object, **kwargs: object) -> None:
         raise ModuleError("rmmod hello_world failed: Module hello_world is in use")
 
-    monkeypatch.setattr(kmod, "insmod", lambda *args: _op("insmod"))
+    monkeypatch.setattr(kmod, "insmod", lambda *args, **kwargs: _op("insmod"))
     monkeypatch.setattr(kmod, "rmmod", rmmod)
     assert cli.main(["run", str(source)]) == cli.EXIT_UNLOAD == 5
     assert "is in use" in capsys.readouterr().err
     assert lab[0].exited
 
 
-def test_run_bad_parameter(source: Path, built: object, lab: list[FakeLabVM]) -> None:
+def test_run_bad_parameter(source: Path, built: object, lab: list[CliVM]) -> None:
     assert cli.main(["run", str(source), 'name=say "hi"']) == 2
     assert lab == []

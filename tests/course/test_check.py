@@ -10,7 +10,7 @@ import pytest
 
 from kernelmagic.course import check
 from kernelmagic.course.check import CheckFailed, CheckResult
-from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.exec_result import ExecResult
 
 PROC_MODULES = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"
 LOG = (
@@ -39,6 +39,10 @@ class FakeGuest:
             return ExecResult(0 if ok else 1, "", "")
         if argv[0].endswith("kernel-log") and argv[1] == "tail":
             return ExecResult(0, LOG, "")
+        if argv[0].endswith("kernel-log") and argv[1] == "after":  # records after a mark
+            after = [line for line in LOG.splitlines(keepends=True)
+                     if float(line.split("[")[1].split("]")[0]) > float(argv[2])]  # fmt: skip
+            return ExecResult(0, "".join(after), "")
         raise AssertionError(f"unexpected command {argv}")
 
 
@@ -114,3 +118,35 @@ def test_use_vm_sets_the_default(guest: FakeGuest) -> None:
     finally:
         check.use_vm(None)
     assert "hello is loaded" in str(result)
+
+
+def test_without_vm_the_checks_use_the_current_workspace(guest: FakeGuest) -> None:
+    from kernelmagic.guest.kernel_log import LogMark
+    from kernelmagic.workspace import Workspace, set_current
+
+    workspace = Workspace(lambda: guest)  # type: ignore[arg-type, return-value]
+    old = set_current(workspace)
+    try:
+        assert check.lab_vm() is guest
+        assert "hello is loaded" in str(check.module_loaded("hello"))
+        # A load mark of this workspace selects what the log held since that load.
+        workspace.load_marks["hello"] = LogMark(2.0, 1)
+        check.log_contains("Hello, world!", since_load="hello")
+        workspace.load_marks["hello"] = LogMark(2.1, 1)
+        with pytest.raises(CheckFailed, match="since hello was loaded"):
+            check.log_contains("Hello, world!", since_load="hello")
+    finally:
+        set_current(old)
+
+
+def test_without_vm_or_workspace_a_check_says_what_to_pass(guest: FakeGuest) -> None:
+    from kernelmagic.workspace import set_current
+
+    old = set_current(None)
+    try:
+        with pytest.raises(CheckFailed, match="no lab VM to check against") as info:
+            check.module_loaded("hello")
+        assert "use_vm" in info.value.hint
+        assert check.lab_vm(guest) is guest  # an explicit vm is always used as it is
+    finally:
+        set_current(old)

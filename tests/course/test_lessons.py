@@ -22,17 +22,16 @@ from pathlib import Path
 import nbformat
 import pytest
 
+from kernelmagic.course.lesson import kmodule_cells, require_parameter
 from kernelmagic.course.student import (
-    SolutionMarkerError,
     has_solution,
-    kmodule_cells,
     make_student_version,
     make_student_versions,
-    require_parameter,
     strip_solutions,
 )
-from kernelmagic.errors import BuildError, UsageError
-from kernelmagic.kbuild.builder import BuildResult, build_module
+from kernelmagic.errors import BuildError, SolutionMarkerError, UsageError
+from kernelmagic.kbuild.builder import build_module
+from kernelmagic.kbuild.result import BuildResult
 
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"

@@ -16,7 +16,8 @@ import pytest
 
 from kernelmagic.errors import BuildError, KernelMagicError, ModuleError
 from kernelmagic.guest import kmod
-from kernelmagic.kbuild.builder import BuildResult, build_module
+from kernelmagic.kbuild.builder import build_module
+from kernelmagic.kbuild.result import BuildResult
 from kernelmagic.machine.bundle import Bundle
 from kernelmagic.machine.vm import LabVM
 

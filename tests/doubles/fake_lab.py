@@ -19,16 +19,19 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from kernelmagic.errors import BuildError, GuestCommandError, KernelCrashed, VMNotRunning
 from kernelmagic.guest.modinfo import read_modinfo
-from kernelmagic.kbuild.builder import BuildResult
 from kernelmagic.kbuild.diagnostics import Diagnostic
+from kernelmagic.kbuild.result import BuildResult
 from kernelmagic.machine.accel import AccelChoice
-from kernelmagic.machine.agent import ExecResult
-from kernelmagic.machine.console import CrashReport
+from kernelmagic.machine.crash import CrashReport
+from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.machine.vm import VMStatus
+
+if TYPE_CHECKING:  # the workspace's tests use these doubles without the notebook layer
+    from kernelmagic.notebook.session import LabSession
 
 RELEASE = "6.1.0-56-amd64"
 
@@ -70,7 +73,7 @@ def modinfo_from_source(name: str, text: str) -> list[str]:
 
 
 class FakeBuilder:
-    """Stands in for ``kernelmagic.kbuild.builder.build``; ``fail`` makes the next builds fail."""
+    """Stands in for ``build_module`` (kbuild); ``fail`` makes the next builds fail."""
 
     def __init__(self, root: Path) -> None:
         self.root = root
@@ -437,7 +440,7 @@ class Lab:
     """An IPython shell with the magics registered over a fake VM and a fake kbuild."""
 
     shell: Any
-    session: Any
+    session: LabSession
     vm: FakeLabVM
     builder: FakeBuilder
     shown: list[Any]

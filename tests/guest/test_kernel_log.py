@@ -1,16 +1,15 @@
 # SPDX-License-Identifier: MIT
-# ruff: noqa: E501 - the fixtures are real kernel log lines
 """Parsing busybox ``dmesg -r`` and telling new kernel log records from old ones.
 
 ``BOOT`` and ``AFTER_WARN`` are excerpts of real ``dmesg -r`` output read through the
-guest agent from the lab VM (Debian 6.1.0-56-amd64, QEMU TCG): the start of the boot
-log, then what insmod of a module doing ``WARN_ON(1)`` added, then two lines written to
-``/dev/kmsg`` with ``<12>`` and ``<11>`` (facility user) from a shell.
+guest agent from the lab VM (``tests/data/guest/README.md`` says how). The reads through
+the guest (``log_mark``, ``log_since``...) are tested in ``test_kmod.py``, with its fake guest.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
 
 import pytest
 
@@ -24,21 +23,9 @@ from kernelmagic.guest.kernel_log import (
     records_after,
 )
 
-BOOT = r"""<5>[    0.000000] Linux version 6.1.0-56-amd64 (debian-kernel@lists.debian.org) (gcc-12 (Debian 12.2.0-14+deb12u1) 12.2.0, GNU ld (GNU Binutils for Debian) 2.40) #1 SMP PREEMPT_DYNAMIC Debian 6.1.192-2 (2026-11-16)
-<6>[    0.000000] Command line: console=ttyS0 nokaslr quiet panic=-1
-<6>[    0.000000] BIOS-provided physical RAM map:
-<6>[    2.044348] 9p: Installing v9fs 9p2000 file system support
-"""
-
-AFTER_WARN = r"""<4>[    2.215916] warn: loading out-of-tree module taints kernel.
-<5>[    2.216299] warn: module verification failed: signature and/or required key missing - tainting kernel
-<4>[    2.217168] ------------[ cut here ]------------
-<4>[    2.217229] WARNING: CPU: 0 PID: 116 at /tmp/km/builds/lesson/warn.c:5 warn_init+0x5/0x1000 [warn]
-<4>[    2.219378] ---[ end trace 0000000000000000 ]---
-<12>[    2.275903] user says hi
-<11>[    2.276859] two
-<11>[    2.276859] lines
-"""
+DATA = Path(__file__).resolve().parents[1] / "data" / "guest"
+BOOT = (DATA / "boot.dmesg").read_text()
+AFTER_WARN = (DATA / "after_warn.dmesg").read_text()
 
 
 def test_parse_levels_facilities_timestamps() -> None:

@@ -1,5 +1,9 @@
 # SPDX-License-Identifier: MIT
-"""kmod.py against a fake guest that answers with kmod's and the kernel's real messages."""
+"""kmod.py against a fake guest that answers with kmod's and the kernel's real messages.
+
+The refusal hints come from ``refusals.py`` and the log reads from ``kernel_log.py``; they
+are tested here, through the operations, because this fake guest plays both tools.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +14,11 @@ from types import SimpleNamespace
 import pytest
 
 from kernelmagic.errors import GuestCommandError, ModuleError
-from kernelmagic.guest import kmod
-from kernelmagic.guest.kernel_log import LogMark
+from kernelmagic.guest import kernel_log, kmod
+from kernelmagic.guest.kernel_log import KERNEL_LOG, LogMark
 from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
-from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.exec_result import ExecResult
+from kernelmagic.names import kernel_module_name
 
 KO_GUEST = "/mnt/host/hello-0123/hello.ko"
 HELLO = ModuleInfo(
@@ -32,9 +37,13 @@ class FakeGuest:
         self.results: dict[str, ExecResult] = {}
         self.mark = "12.000000 1\n"
         self.new_log = ""  # what `kernel-log after` returns, in `dmesg -r` form
+        self.settled = 0  # how often wait_settled() was called
 
     def guest_path(self, host_path: Path) -> str:
         return "/mnt/host/" + Path(host_path).relative_to(self.share).as_posix()
+
+    def wait_settled(self) -> None:
+        self.settled += 1
 
     def exec(
         self,
@@ -46,7 +55,7 @@ class FakeGuest:
     ) -> ExecResult:
         argv = list(argv)
         self.calls.append(argv)
-        if argv[0] == kmod.KERNEL_LOG:
+        if argv[0] == KERNEL_LOG:
             assert argv[1] in ("mark", "after", "tail"), argv
             result = ExecResult(0, self.mark if argv[1] == "mark" else self.new_log)
         else:
@@ -131,6 +140,21 @@ def test_kernel_params_from_mapping() -> None:
     assert kmod.kernel_params(["count=3", "name=a b"]) == ["count=3", 'name="a b"']
 
 
+@pytest.mark.parametrize(
+    ("value", "text"),
+    [
+        (True, "Y"),
+        (False, "N"),
+        ([1, 2, 3], "1,2,3"),
+        (("a", "b"), "a,b"),
+        (3, "3"),
+        ("x y", "x y"),
+    ],
+)
+def test_param_text_is_how_the_kernel_writes_the_value(value: object, text: str) -> None:
+    assert kmod.param_text(value) == text
+
+
 # -- /proc/modules and names ---------------------------------------------------------
 
 PROC_MODULES = """\
@@ -162,33 +186,41 @@ def test_lsmod_and_is_loaded(guest: FakeGuest) -> None:
 
 
 def test_module_name() -> None:
-    assert kmod.module_name("hello-world") == "hello_world"
+    """The names the operations accept: the kernel's ``-`` and ``_`` are one character."""
+    assert kernel_module_name("hello-world") == "hello_world"
     for bad in ("", "a b", "../x", "x.ko"):
         with pytest.raises(ValueError):
-            kmod.module_name(bad)
+            kernel_module_name(bad)
+    with pytest.raises(ValueError):
+        kmod.rmmod(FakeGuest(Path("/nowhere")), "x.ko")
 
 
-# -- kernel log ----------------------------------------------------------------------
+# -- kernel log reads (kernel_log.py) ------------------------------------------------
 
 
 def test_log_mark_and_since(guest: FakeGuest) -> None:
-    assert kmod.log_mark(guest) == LogMark(12.0, 1)
+    assert kernel_log.log_mark(guest) == LogMark(12.0, 1)
     guest.new_log = "<6>[   12.345678] hello: loaded\n<4>[   12.400000] hello: careful\n"
-    records = kmod.log_since(guest, LogMark(12.0, 1))
-    assert guest.calls[-1] == [kmod.KERNEL_LOG, "after", "12.000000", "1"]
+    records = kernel_log.log_since(guest, LogMark(12.0, 1))
+    assert guest.calls[-1] == [KERNEL_LOG, "after", "12.000000", "1"]
     assert [(r.level, r.message) for r in records] == [(6, "hello: loaded"), (4, "hello: careful")]
 
 
 def test_log_mark_of_empty_log(guest: FakeGuest) -> None:
     guest.mark = "-1 0\n"
-    assert kmod.log_mark(guest) == LogMark(-1.0, 0)
+    assert kernel_log.log_mark(guest) == LogMark(-1.0, 0)
 
 
 def test_log_mark_waits_for_settled_vm(guest: FakeGuest) -> None:
-    settled: list[bool] = []
-    guest.wait_settled = lambda: settled.append(True)  # type: ignore[attr-defined]
-    kmod.log_mark(guest)
-    assert settled == [True]
+    kernel_log.log_mark(guest)
+    assert guest.settled == 1
+    assert guest.calls == [[KERNEL_LOG, "mark"]]
+
+
+def test_log_mark_with_garbage_output_is_a_guest_command_error(guest: FakeGuest) -> None:
+    guest.mark = "no mark here\n"
+    with pytest.raises(GuestCommandError):
+        kernel_log.log_mark(guest)
 
 
 # -- insmod --------------------------------------------------------------------------
@@ -202,7 +234,7 @@ def test_insmod_ok(guest: FakeGuest, ko: Path) -> None:
     assert op.log_text == "Hello, Linux Enthusiast!"
     assert "insmod hello: ok" in repr(op)
     # mark before, insmod, then the records after the mark
-    assert [c[0] for c in guest.calls] == [kmod.KERNEL_LOG, "insmod", kmod.KERNEL_LOG]
+    assert [c[0] for c in guest.calls] == [KERNEL_LOG, "insmod", KERNEL_LOG]
     assert guest.calls[0][1] == "mark" and guest.calls[2][1:] == ["after", "12.000000", "1"]
 
 
@@ -449,8 +481,13 @@ def test_modinfo_in_guest(guest: FakeGuest) -> None:
 
 def test_dmesg_tail_and_all(guest: FakeGuest) -> None:
     guest.new_log = "<6>[ 1.0] a\n<6>[ 2.0] b\n"
-    assert [r.message for r in kmod.dmesg(guest, last=2)] == ["a", "b"]
-    assert guest.calls[-1] == [kmod.KERNEL_LOG, "tail", "2"]
+    assert [r.message for r in kernel_log.dmesg(guest, last=2)] == ["a", "b"]
+    assert guest.calls[-1] == [KERNEL_LOG, "tail", "2"]
     guest.results["dmesg"] = ExecResult(0, "<6>[ 1.0] a\n")
-    assert [r.message for r in kmod.dmesg(guest)] == ["a"]
+    assert [r.message for r in kernel_log.dmesg(guest)] == ["a"]
     assert guest.calls[-1] == ["dmesg", "-r"]
+
+
+def test_clear_log(guest: FakeGuest) -> None:
+    kernel_log.clear_log(guest)
+    assert guest.calls == [["dmesg", "-c"]]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from kernelmagic.errors import UsageError
 from kernelmagic.guest.modinfo import (
     ParamInfo,
     modinfo_strings,
@@ -119,36 +120,33 @@ def test_section_name_is_matched_exactly(tmp_path: Path) -> None:
     assert modinfo_strings(ko) == ["license=GPL"]
 
 
-def test_not_elf64(tmp_path: Path) -> None:
+def test_not_elf64_is_a_usage_error(tmp_path: Path) -> None:
+    """The path is the caller's: a wrong file is their mistake, told in one line."""
     text = tmp_path / "hello.c"
     text.write_text("int x;\n")
-    with pytest.raises(ValueError, match="not a little-endian ELF64"):
+    with pytest.raises(UsageError, match="not a little-endian ELF64"):
         read_modinfo(text)
     elf32 = tmp_path / "old.ko"
     elf32.write_bytes(make_elf({".modinfo": b"license=GPL\0"}, elf_class=1))
-    with pytest.raises(ValueError, match="ELF64"):
+    with pytest.raises(UsageError, match="ELF64"):
         read_modinfo(elf32)
+    magic_only = tmp_path / "magic.ko"
+    magic_only.write_bytes(b"\x7fELF")
+    with pytest.raises(UsageError, match="not a little-endian ELF64"):
+        read_modinfo(magic_only)
 
 
-KMOD_TEXT = """\
-filename:       /lib/modules/6.1.0-56-amd64/extra/hello.ko
-description:    Says hello
-author:         Ada Lovelace
-license:        GPL
-depends:        
-retpoline:      Y
-name:           hello
-vermagic:       6.1.0-56-amd64 SMP preempt mod_unload modversions 
-sig_id:         PKCS#7
-signer:         Debian Secure Boot CA
-sig_key:        32:A0:28:7F:84:1A:03:6F:A3:93:C1:E0:65:C4:3A:E6:B2:42:26:43
-sig_hashalgo:   sha256
-signature:      8A:A7:F5:3E:4C:0A:E6:0B:77:33:11:7D:3B:80:8D:3A:2E:37:B8:7C:
-\t\t7E:28:5A:90:F8:1F:08:A5:4D:2C:C6:17:D3:86:CF:41:1F:91:38:24
-parm:           name:Whom to greet (charp)
-parm:           count:How many times (default 1) (int)
-parm:           verbose:Talk a lot
-"""  # noqa: W291 (modinfo prints trailing spaces)
+def test_truncated_elf64_is_a_usage_error(tmp_path: Path) -> None:
+    ko = tmp_path / "cut.ko"
+    ko.write_bytes(write_ko(tmp_path / "whole.ko", ["license=GPL"]).read_bytes()[:200])
+    with pytest.raises(UsageError, match="not a well-formed ELF64 file"):
+        read_modinfo(ko)
+
+
+# kmod's text for a signed module, with the signature wrapped onto a tab-indented line.
+KMOD_TEXT = (
+    Path(__file__).resolve().parents[1] / "data" / "guest" / "modinfo_signed.txt"
+).read_text()
 
 
 def test_parse_modinfo_output() -> None:

@@ -1,201 +1,43 @@
 # SPDX-License-Identifier: MIT
-# ruff: noqa: E501 - the fixtures are real kbuild output and keep their real line lengths
 """The diagnostics parser against real kbuild output.
 
-Every fixture below was captured from ``kernelmagic.kbuild.build_module()`` against Debian's
-linux-headers-6.1.0-56-amd64 with gcc 12 (builds_root ``/tmp/km/builds``), except the
-few marked "synthetic", which follow the documented format of a tool we could not make
+The logs in ``tests/data/kbuild/`` were captured from ``build_module()`` against Debian's
+linux-headers-6.1.0-56-amd64 with gcc 12 (builds_root ``/tmp/km/builds``); the few
+inline ones marked "synthetic" follow the documented format of a tool we could not make
 say that message here.
 """
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import pytest
 
 from kernelmagic.kbuild.diagnostics import Diagnostic, parse_diagnostics
 
 ROOT = "/tmp/km/builds"
+DATA = Path(__file__).resolve().parents[1] / "data" / "kbuild"
 
-SYNTAX = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/syntax-20a966eeed852658/syntax.o
-/tmp/km/builds/syntax-20a966eeed852658/syntax.c: In function 'syntax_init':
-/tmp/km/builds/syntax-20a966eeed852658/syntax.c:7:9: error: expected ';' before 'return'
-    7 |         return 0;
-      |         ^~~~~~
-/tmp/km/builds/syntax-20a966eeed852658/syntax.c:8:1: error: no return statement in function returning non-void [-Werror=return-type]
-    8 | }
-      | ^
-cc1: some warnings being treated as errors
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/syntax-20a966eeed852658/syntax.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/syntax-20a966eeed852658] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
 
-UNDECL = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.o
-In file included from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/asm-generic/bug.h:22,
-                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/bug.h:87,
-                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/alternative.h:8,
-                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/arch/x86/include/asm/barrier.h:5,
-                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/list.h:11,
-                 from /tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/module.h:12,
-                 from /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:1:
-/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c: In function 'undecl_init':
-/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:25: error: 'counter' undeclared (first use in this function)
-    6 |         pr_info("%d\n", counter);
-      |                         ^~~~~~~
-/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:429:33: note: in definition of macro 'printk_index_wrap'
-  429 |                 _p_func(_fmt, ##__VA_ARGS__);                           \
-      |                                 ^~~~~~~~~~~
-/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:530:9: note: in expansion of macro 'printk'
-  530 |         printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
-      |         ^~~~~~
-/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:9: note: in expansion of macro 'pr_info'
-    6 |         pr_info("%d\n", counter);
-      |         ^~~~~~~
-/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:25: note: each undeclared identifier is reported only once for each function it appears in
-    6 |         pr_info("%d\n", counter);
-      |                         ^~~~~~~
-/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:429:33: note: in definition of macro 'printk_index_wrap'
-  429 |                 _p_func(_fmt, ##__VA_ARGS__);                           \
-      |                                 ^~~~~~~~~~~
-/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/include/linux/printk.h:530:9: note: in expansion of macro 'printk'
-  530 |         printk(KERN_INFO pr_fmt(fmt), ##__VA_ARGS__)
-      |         ^~~~~~
-/tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.c:6:9: note: in expansion of macro 'pr_info'
-    6 |         pr_info("%d\n", counter);
-      |         ^~~~~~~
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/undecl-7023cdac8b5c4aa7/undecl.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/undecl-7023cdac8b5c4aa7] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
+def captured(name: str) -> str:
+    """A kbuild log captured from a real build (see ``tests/data/kbuild/README.md``)."""
+    return (DATA / f"{name}.log").read_text()
 
-UNUSED = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.o
-/tmp/km/builds/unused-4c20da8be2901d2c/unused.c: In function 'unused_init':
-/tmp/km/builds/unused-4c20da8be2901d2c/unused.c:6:13: warning: unused variable 'x' [-Wunused-variable]
-    6 |         int x;
-      |             ^
-  MODPOST /tmp/km/builds/unused-4c20da8be2901d2c/Module.symvers
-  CC [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.mod.o
-  LD [M]  /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko
-  BTF [M] /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko
-Skipping BTF generation for /tmp/km/builds/unused-4c20da8be2901d2c/unused.ko due to unavailability of vmlinux
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
 
-NOHDR = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.o
-/tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.c:2:10: fatal error: linux/nosuchheader.h: No such file or directory
-    2 | #include <linux/nosuchheader.h>
-      |          ^~~~~~~~~~~~~~~~~~~~~~
-compilation terminated.
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/nohdr-a5b555d3561ecfd0/nohdr.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/nohdr-a5b555d3561ecfd0] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-GPLONLY = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/gplonly-c93e1a9ce07e567e/gplonly.o
-  MODPOST /tmp/km/builds/gplonly-c93e1a9ce07e567e/Module.symvers
-ERROR: modpost: GPL-incompatible module gplonly.ko uses GPL-only symbol 'kernel_kobj'
-ERROR: modpost: GPL-incompatible module gplonly.ko uses GPL-only symbol 'kobject_create_and_add'
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/gplonly-c93e1a9ce07e567e/Module.symvers] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-UNDEFSYM = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/undefsym-71c9ed4288f95e5d/undefsym.o
-  MODPOST /tmp/km/builds/undefsym-71c9ed4288f95e5d/Module.symvers
-ERROR: modpost: "learner_helper" [/tmp/km/builds/undefsym-71c9ed4288f95e5d/undefsym.ko] undefined!
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/undefsym-71c9ed4288f95e5d/Module.symvers] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-NOLIC = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/nolic-d7aa3cd26e3b9e36/nolic.o
-  MODPOST /tmp/km/builds/nolic-d7aa3cd26e3b9e36/Module.symvers
-ERROR: modpost: missing MODULE_LICENSE() in /tmp/km/builds/nolic-d7aa3cd26e3b9e36/nolic.o
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/nolic-d7aa3cd26e3b9e36/Module.symvers] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-NS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/ns-83f8565ecaf67654/ns.o
-  MODPOST /tmp/km/builds/ns-83f8565ecaf67654/Module.symvers
-ERROR: modpost: module ns uses symbol crypto_cipher_setkey from namespace CRYPTO_INTERNAL, but does not import it.
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.modpost:127: /tmp/km/builds/ns-83f8565ecaf67654/Module.symvers] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2017: modpost] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-SECMIS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.o
-  MODPOST /tmp/km/builds/secmis-50c6352a38381bcd/Module.symvers
-WARNING: modpost: /tmp/km/builds/secmis-50c6352a38381bcd/secmis.o: section mismatch in reference: later (section: .text) -> table (section: .init.data)
-  CC [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.mod.o
-  LD [M]  /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko
-  BTF [M] /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko
-Skipping BTF generation for /tmp/km/builds/secmis-50c6352a38381bcd/secmis.ko due to unavailability of vmlinux
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-DUPDEF = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.o
-  CC [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.o
-  LD [M]  /tmp/km/builds/dupdef-caa8e1bc4be1cd77/dupdef.o
-ld: /tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.o: in function `helper':
-/tmp/km/builds/dupdef-caa8e1bc4be1cd77/b.c:2: multiple definition of `helper'; /tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.o:/tmp/km/builds/dupdef-caa8e1bc4be1cd77/a.c:2: first defined here
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:468: /tmp/km/builds/dupdef-caa8e1bc4be1cd77/dupdef.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/dupdef-caa8e1bc4be1cd77] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-IMPLICIT = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.o
-In file included from /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:3:
-/tmp/km/builds/implicit-91276c3faa3bbffb/defs.h:2:18: warning: no semicolon at end of struct or union
-    2 | struct s { int a }
-      |                  ^
-/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:4:8: error: expected ';', identifier or '(' before 'int'
-    4 | static int __init m_init(void) { return do_magic(3); }
-      |        ^~~
-/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c: In function 'm_init':
-/tmp/km/builds/implicit-91276c3faa3bbffb/implicit.c:4:41: error: implicit declaration of function 'do_magic' [-Werror=implicit-function-declaration]
-    4 | static int __init m_init(void) { return do_magic(3); }
-      |                                         ^~~~~~~~
-cc1: some warnings being treated as errors
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/km/builds/implicit-91276c3faa3bbffb/implicit.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/km/builds/implicit-91276c3faa3bbffb] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-BAD_CFLAGS = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/kbx/unused/unused.o
-gcc-12: error: unrecognized command-line option '-fno-such-flag'; did you mean '-fno-mudflap'?
-gcc-12: error: unrecognized command-line option '-Wbogus'
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/kbx/unused/unused.o] Error 1
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/unused] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-NO_RULE = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-make[1]: *** No rule to make target '/tmp/kbx/unused/nosuch.o', needed by '/tmp/kbx/unused/unused.o'.  Stop.
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/unused] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
-
-# PATH without gcc-12 (the SetupError check in build_module() normally catches this first).
-NO_COMPILER = r"""make: Entering directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-  CC [M]  /tmp/kbx/hello/hello.o
-/bin/sh: 1: gcc-12: not found
-make[1]: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/scripts/Makefile.build:255: /tmp/kbx/hello/hello.o] Error 127
-make: *** [/tmp/explore/root/usr/src/linux-headers-6.1.0-56-common/Makefile:2065: /tmp/kbx/hello] Error 2
-make: Leaving directory '/tmp/explore/root/usr/src/linux-headers-6.1.0-56-amd64'
-"""
+SYNTAX = captured("syntax")
+UNDECL = captured("undecl")
+UNUSED = captured("unused")
+NOHDR = captured("nohdr")
+GPLONLY = captured("gplonly")
+UNDEFSYM = captured("undefsym")
+NOLIC = captured("nolic")
+NS = captured("ns")
+SECMIS = captured("secmis")
+DUPDEF = captured("dupdef")
+IMPLICIT = captured("implicit")
+BAD_CFLAGS = captured("bad_cflags")
+NO_RULE = captured("no_rule")
+NO_COMPILER = captured("no_compiler")
 
 # Synthetic: GNU ld's format for a final link, which kbuild's `ld -r` never performs.
 LD_UNDEFINED = r"""/usr/bin/ld: /tmp/km/builds/x-1/x.o: in function `x_init':

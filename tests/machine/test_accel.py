@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""accel.py: forcing, the recorded verdict keyed by host, and the /dev/kvm check."""
+"""accel.py: forcing, the recorded verdict keyed by host, the /dev/kvm check, and how a
+probe boot (a function the VM layer passes in) becomes a verdict."""
 
 from __future__ import annotations
 
@@ -8,9 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.errors import KernelMagicError
+from kernelmagic.errors import AgentTimeout, BootTimeout, BundleMissing, KernelMagicError
 from kernelmagic.machine import accel
 from kernelmagic.machine.accel import AccelChoice
+
+#: The real probe, which the autouse fixture below replaces in the module.
+real_probe = accel.probe
 
 
 @pytest.fixture(autouse=True)
@@ -18,7 +22,7 @@ def no_probe_home(home: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.delenv("KERNELMAGIC_ACCEL", raising=False)
     monkeypatch.setattr(accel, "host_key", lambda qemu=accel.QEMU: "6.1.0-56-amd64 | QEMU 7.2")
 
-    def no_probe(timeout: float = 0) -> AccelChoice:
+    def no_probe(boot: accel.KVMBoot, timeout: float = 0) -> AccelChoice:
         raise AssertionError("the probe must not run")
 
     monkeypatch.setattr(accel, "probe", no_probe)
@@ -84,21 +88,27 @@ def test_choose_unprobed_without_probe(kvm: None) -> None:
     choice = accel.choose(probe_if_unknown=False)
     assert choice.accel == "tcg"
     assert "kernelmagic vm probe-accel" in choice.reason
+    assert accel.choose(fail_boot, probe_if_unknown=False) == choice
+    assert accel.choose() == choice, "without a boot function there is nothing to probe"
+
+
+def fail_boot(timeout: float) -> float:
+    raise AssertionError("the boot must not run")
 
 
 def test_choose_probes_once_and_records(
     kvm: None, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    probes: list[int] = []
+    probes: list[accel.KVMBoot] = []
 
-    def probe(timeout: float = 0) -> AccelChoice:
-        probes.append(1)
+    def probe(boot: accel.KVMBoot, timeout: float = 0) -> AccelChoice:
+        probes.append(boot)
         return AccelChoice("kvm", "a KVM boot reached the guest agent in 0.3 s")
 
     monkeypatch.setattr(accel, "probe", probe)
-    assert accel.choose().accel == "kvm"
-    assert accel.choose().accel == "kvm"
-    assert probes == [1]
+    assert accel.choose(fail_boot).accel == "kvm"
+    assert accel.choose(fail_boot).accel == "kvm"
+    assert probes == [fail_boot]
     assert (home / "accel.json").is_file()
 
 
@@ -125,6 +135,51 @@ def test_kvm_usable_ok(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(accel.os.path, "exists", lambda path: True)
     monkeypatch.setattr(accel.os, "access", lambda path, mode: True)
     assert accel.kvm_usable() == (True, "/dev/kvm is usable")
+
+
+def test_probe_verdict_from_a_boot(kvm: None) -> None:
+    seen: list[float] = []
+
+    def boot(timeout: float) -> float:
+        seen.append(timeout)
+        return 0.42
+
+    assert real_probe(boot, timeout=7.0) == AccelChoice(
+        "kvm", "a KVM boot reached the guest agent in 0.4 s"
+    )
+    assert seen == [7.0]
+
+
+@pytest.mark.parametrize(
+    ("error", "first"),
+    [
+        (BootTimeout("did not reach its guest agent within 15 s\nmore"), "did not reach"),
+        (AgentTimeout(), "AgentTimeout"),
+    ],
+)
+def test_probe_failed_boot_means_tcg(kvm: None, error: Exception, first: str) -> None:
+    def boot(timeout: float) -> float:
+        raise error
+
+    choice = real_probe(boot)
+    assert choice.accel == "tcg"
+    assert choice.reason.startswith(f"a KVM boot failed here ({first}")
+    assert choice.reason.endswith("); using TCG (software emulation)")
+    assert "more" not in choice.reason, "only the first line of the error"
+
+
+def test_probe_setup_errors_are_not_a_verdict(kvm: None) -> None:
+    def boot(timeout: float) -> float:
+        raise BundleMissing("no lab VM bundle")
+
+    with pytest.raises(BundleMissing):
+        real_probe(boot)
+
+
+def test_probe_without_kvm_does_not_boot(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(accel, "kvm_usable", lambda: (False, "no /dev/kvm on this host"))
+    choice = real_probe(fail_boot)
+    assert choice == AccelChoice("tcg", "no /dev/kvm on this host; using TCG (software emulation)")
 
 
 def test_qemu_version_of_missing_binary(tmp_path: Path) -> None:

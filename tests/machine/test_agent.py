@@ -15,7 +15,8 @@ from collections.abc import Iterator
 import pytest
 
 from kernelmagic.errors import AgentError, AgentTimeout, GuestCommandError, KernelCrashed
-from kernelmagic.machine.agent import ExecResult, GuestAgent
+from kernelmagic.machine.agent import GuestAgent
+from kernelmagic.machine.exec_result import ExecResult
 from tests.doubles.fakes import FakeAgentError, FakeAgentServer
 
 

@@ -1,27 +1,29 @@
 # SPDX-License-Identifier: MIT
-"""bundle.py and debian.py without apt: vmlinux extraction, loading and checking a bundle,
-the recipe digest, the up-to-date shortcut, and parsing what apt prints."""
+"""bundle.py, staging.py and debian.py without apt: vmlinux extraction, loading and
+checking a bundle, the recipe digest, the up-to-date shortcut, parsing what apt prints,
+and the deadline every tool gets."""
 
 from __future__ import annotations
 
 import json
 import lzma
 import random
+import subprocess
+import time
 from pathlib import Path
 
 import pytest
 
 from kernelmagic.errors import BundleBuildError, BundleIncomplete, BundleMissing, SetupError
-from kernelmagic.machine import bundle as kbundle
-from kernelmagic.machine import debian
+from kernelmagic.machine import debian, staging, tools
 from kernelmagic.machine.bundle import (
     BUNDLE_FORMAT,
     Bundle,
     build_bundle,
-    extract_vmlinux,
     read_list,
     recipe_digest,
 )
+from kernelmagic.machine.staging import extract_vmlinux
 
 RELEASE = "6.1.0-56-amd64"
 ELF = b"\x7fELF\x02\x01\x01" + bytes(range(256)) * 64
@@ -273,7 +275,7 @@ def test_stage_kbuild_makes_include_relative(tmp_path: Path) -> None:
     (pkgroot / "usr/src/linux-config-6.1").mkdir()
     (arch / "Makefile").write_text("include /usr/src/linux-headers-6.1.0-56-common/Makefile\n")
     dest = tmp_path / "kbuild"
-    kbundle._stage_kbuild(pkgroot, dest, RELEASE)
+    staging.stage_kbuild(pkgroot, dest, RELEASE)
     assert (dest / "usr/src" / f"linux-headers-{RELEASE}" / "Makefile").read_text() == (
         "include ../linux-headers-6.1.0-56-common/Makefile\n"
     )
@@ -392,3 +394,42 @@ def test_run_missing_tool(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_run_failure_carries_stderr() -> None:
     with pytest.raises(BundleBuildError, match=r"exit 3.*went wrong"):
         debian._run(["sh", "-c", "echo went wrong >&2; exit 3"])
+
+
+# -- deadlines -----------------------------------------------------------------------
+
+
+def test_a_tool_that_hangs_is_a_bundle_build_error() -> None:
+    started = time.monotonic()
+    with pytest.raises(BundleBuildError, match=r"sleep 30 timed out after 0 s"):
+        tools.run_tool(["sleep", "30"], timeout=0.2)
+    assert time.monotonic() - started < 5
+
+
+def test_host_tool_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tools.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(SetupError, match="depmod is missing on the host"):
+        tools.host_tool("depmod")
+
+
+def test_each_apt_and_dpkg_call_has_its_deadline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[tuple[str, object]] = []
+
+    def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
+        seen.append((argv[0], kwargs["timeout"]))
+        return subprocess.CompletedProcess(argv, 0, "Candidate: 1.0\n", "")
+
+    monkeypatch.setattr(debian.shutil, "which", lambda name: f"/usr/bin/{name}")
+    monkeypatch.setattr(debian, "run_tool", fake_run)
+    assert debian.candidate_version("kmod") == "1.0"
+    debian.extract(debian.Package("kmod", "1.0", tmp_path / "kmod.deb", ""), tmp_path / "root")
+    with pytest.raises(BundleBuildError, match=r"did not produce kmod 1\.0"):
+        debian.download(["kmod"], tmp_path / "debs")
+    assert seen == [
+        ("apt-cache", debian.APT_CACHE_TIMEOUT),
+        ("dpkg-deb", debian.DPKG_TIMEOUT),
+        ("apt-cache", debian.APT_CACHE_TIMEOUT),
+        ("apt-get", debian.APT_TIMEOUT),
+    ]

@@ -15,7 +15,7 @@ from typing import NamedTuple
 import pytest
 
 from kernelmagic.errors import BundleBuildError
-from kernelmagic.machine import initramfs
+from kernelmagic.machine import initramfs, tools
 from kernelmagic.machine.initramfs import Entry, char_device, entries_from_tree, write_cpio
 
 
@@ -240,20 +240,23 @@ Dynamic section at offset 0x2dd8 contains 26 entries:
 
 def test_needed_libraries_parses_readelf(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[list[str]] = []
+    timeouts: list[object] = []
 
     def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         calls.append(argv)
+        timeouts.append(kwargs.get("timeout"))
         return subprocess.CompletedProcess(argv, 0, READELF, "")
 
-    monkeypatch.setattr(initramfs.subprocess, "run", fake_run)
+    monkeypatch.setattr(tools.subprocess, "run", fake_run)
     assert initramfs.needed_libraries(Path("/bin/kmod")) == ["libkmod.so.2", "libc.so.6"]
     assert calls == [["readelf", "-d", "/bin/kmod"]]
+    assert timeouts == [tools.QUICK_TIMEOUT]
 
 
 def test_needed_libraries_readelf_failure(monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_run(argv: list[str], **kwargs: object) -> subprocess.CompletedProcess[str]:
         return subprocess.CompletedProcess(argv, 1, "", "readelf: Error: Not an ELF file")
 
-    monkeypatch.setattr(initramfs.subprocess, "run", fake_run)
+    monkeypatch.setattr(tools.subprocess, "run", fake_run)
     with pytest.raises(BundleBuildError, match="Not an ELF file"):
         initramfs.needed_libraries(Path("/etc/passwd"))

@@ -11,6 +11,7 @@ import pytest
 
 from kernelmagic.errors import BootTimeout
 from kernelmagic.machine import accel
+from kernelmagic.machine import vm as vm_module
 from kernelmagic.machine.bundle import Bundle
 from kernelmagic.machine.vm import LabVM
 
@@ -52,14 +53,12 @@ def test_probe_records_tcg_when_the_kvm_boot_hangs(
     bundle = _fake_bundle(tmp_path)
     monkeypatch.setattr(accel, "kvm_usable", lambda: (True, "/dev/kvm is usable"))
     monkeypatch.setattr(accel, "QEMU", str(hanging_qemu))
-    import kernelmagic.machine.vm as vm_module
-
     real = vm_module.LabVM
     monkeypatch.setattr(
         vm_module, "LabVM",
         lambda **kw: real(bundle, qemu=str(hanging_qemu), **kw),
     )  # fmt: skip
-    choice = accel.probe(timeout=1.0)
+    choice = vm_module.probe_accel(timeout=1.0)
     assert choice.accel == "tcg"
     assert "did not reach its guest agent" in choice.reason
     pid = int((tmp_path / "qemu.pid").read_text())

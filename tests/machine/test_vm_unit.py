@@ -1,5 +1,5 @@
 # SPDX-License-Identifier: MIT
-"""vm.py without QEMU: the command line, stale runtime folders, guest paths, and
+"""The lab VM without QEMU: the command line, stale runtime folders, guest paths, and
 stop/kill when there is no (or only a stand-in) process."""
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from pathlib import Path
 import pytest
 
 from kernelmagic.errors import VMError, VMNotRunning
-from kernelmagic.machine import vm as kvm
-from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine import cmdline, process
 from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.exec_result import ExecResult
+from kernelmagic.machine.process import QEMUProcess
 from kernelmagic.machine.vm import LabVM
 from kernelmagic.procs import pid_alive
 
@@ -42,7 +43,7 @@ def option(argv: list[str], flag: str) -> list[str]:
 
 
 def test_qemu_argv_tcg(bundle: Bundle, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(kvm, "QBOOT", str(tmp_path / "no-qboot.rom"))
+    monkeypatch.setattr(cmdline, "QBOOT", str(tmp_path / "no-qboot.rom"))
     share = tmp_path / "share"
     vm = LabVM(bundle, memory_mb=512, cpus=2, share_dir=share, tcg_cpu="qemu64")
     argv = vm.qemu_argv("tcg", FDS)
@@ -54,7 +55,7 @@ def test_qemu_argv_tcg(bundle: Bundle, tmp_path: Path, monkeypatch: pytest.Monke
     assert option(argv, "-smp") == ["2"]
     assert option(argv, "-kernel") == [str(bundle.root / "vmlinux")]
     assert option(argv, "-initrd") == [str(bundle.root / "initramfs.cpio")]
-    assert option(argv, "-append") == [kvm.KERNEL_CMDLINE]
+    assert option(argv, "-append") == [cmdline.KERNEL_CMDLINE]
     assert option(argv, "-chardev") == [
         "socket,id=console,fd=7",
         "socket,id=qga,fd=8",
@@ -74,7 +75,7 @@ def test_qemu_argv_kvm_shell_qboot(
 ) -> None:
     qboot = tmp_path / "qboot.rom"
     qboot.write_bytes(b"rom")
-    monkeypatch.setattr(kvm, "QBOOT", str(qboot))
+    monkeypatch.setattr(cmdline, "QBOOT", str(qboot))
     vm = LabVM(bundle, console_shell=True, extra_cmdline="loglevel=8", qemu="/opt/qemu")
     argv = vm.qemu_argv("kvm", FDS)
     assert argv[0] == "/opt/qemu"
@@ -82,15 +83,15 @@ def test_qemu_argv_kvm_shell_qboot(
     assert option(argv, "-cpu") == ["host"]
     assert option(argv, "-m") == ["256M"] and option(argv, "-smp") == ["1"]
     assert option(argv, "-bios") == [str(qboot)]
-    (cmdline,) = option(argv, "-append")
-    assert cmdline.startswith(kvm.KERNEL_CMDLINE)
-    assert cmdline.endswith(" kernelmagic.shell=1 loglevel=8")
+    (append,) = option(argv, "-append")
+    assert append.startswith(cmdline.KERNEL_CMDLINE)
+    assert append.endswith(" kernelmagic.shell=1 loglevel=8")
     (fsdev,) = option(argv, "-fsdev")
     assert f"path={home / 'builds'}," in fsdev  # the build cache is shared by default
 
 
 def test_kernel_cmdline_basics() -> None:
-    words = kvm.KERNEL_CMDLINE.split()
+    words = cmdline.KERNEL_CMDLINE.split()
     assert "console=ttyS0,115200" in words and "panic=-1" in words
     assert len(words) == len(set(words))
 
@@ -118,13 +119,13 @@ def test_clean_stale_runtime_dirs(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
             (folder / "owner.pid").write_text(owner)
         return folder
 
-    stale = runtime(f"{kvm.RUNTIME_PREFIX}stale", f"{dead}\n")
-    live = runtime(f"{kvm.RUNTIME_PREFIX}live", f"{os.getpid()}\n")
-    starting = runtime(f"{kvm.RUNTIME_PREFIX}starting", None)  # owner.pid not written yet
-    garbled = runtime(f"{kvm.RUNTIME_PREFIX}garbled", "not a pid")
+    stale = runtime(f"{process.RUNTIME_PREFIX}stale", f"{dead}\n")
+    live = runtime(f"{process.RUNTIME_PREFIX}live", f"{os.getpid()}\n")
+    starting = runtime(f"{process.RUNTIME_PREFIX}starting", None)  # owner.pid not written yet
+    garbled = runtime(f"{process.RUNTIME_PREFIX}garbled", "not a pid")
     foreign = runtime("something-else", f"{dead}\n")
 
-    kvm.clean_stale_runtime_dirs()
+    process.clean_stale_runtime_dirs()
     assert not stale.exists()
     assert live.exists() and starting.exists() and garbled.exists() and foreign.exists()
 
@@ -212,10 +213,12 @@ def test_stop_and_kill_without_process(bundle: Bundle) -> None:
 
 def test_stop_cleans_runtime_dir(bundle: Bundle, tmp_path: Path) -> None:
     vm = LabVM(bundle)
-    runtime = tmp_path / f"{kvm.RUNTIME_PREFIX}x"
+    runtime = tmp_path / f"{process.RUNTIME_PREFIX}x"
     runtime.mkdir()
     (runtime / "qemu.log").write_text("qemu-system-x86_64: warning\n")
-    vm._runtime = runtime
+    exited = subprocess.Popen(["true"], start_new_session=True)
+    exited.wait()
+    vm._qemu = QEMUProcess(exited, runtime=runtime)
     assert vm.log_text() == "qemu-system-x86_64: warning\n"
     vm.stop()
     assert not runtime.exists()
@@ -225,7 +228,7 @@ def test_stop_cleans_runtime_dir(bundle: Bundle, tmp_path: Path) -> None:
 def test_stop_without_monitor_terminates(bundle: Bundle) -> None:
     vm = LabVM(bundle)
     proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
-    vm._proc = proc  # type: ignore[assignment]
+    vm._qemu = QEMUProcess(proc)  # type: ignore[arg-type]
     assert vm.is_running()
     vm.stop(timeout=0.1)
     assert proc.returncode == -15
@@ -240,7 +243,7 @@ def test_stop_escalates_to_kill(bundle: Bundle) -> None:
         stdout=subprocess.PIPE, start_new_session=True,
     )  # fmt: skip
     assert proc.stdout is not None and proc.stdout.readline() == b"ready\n"
-    vm._proc = proc  # type: ignore[assignment]
+    vm._qemu = QEMUProcess(proc)  # type: ignore[arg-type]
     vm.stop(timeout=0.1)
     assert proc.returncode == -9
     proc.stdout.close()
@@ -249,7 +252,7 @@ def test_stop_escalates_to_kill(bundle: Bundle) -> None:
 def test_kill_running_process(bundle: Bundle) -> None:
     vm = LabVM(bundle)
     proc = subprocess.Popen(["sleep", "30"], start_new_session=True)
-    vm._proc = proc  # type: ignore[assignment]
+    vm._qemu = QEMUProcess(proc)  # type: ignore[arg-type]
     vm.kill()
     assert proc.returncode == -9
     vm.kill()
@@ -259,7 +262,7 @@ def test_stop_after_process_exited(bundle: Bundle) -> None:
     vm = LabVM(bundle)
     proc = subprocess.Popen(["true"], start_new_session=True)
     proc.wait()
-    vm._proc = proc  # type: ignore[assignment]
+    vm._qemu = QEMUProcess(proc)  # type: ignore[arg-type]
     assert not vm.is_running()
     vm.stop()
-    assert vm._proc is None
+    assert vm._qemu is None

@@ -10,7 +10,7 @@ import pytest
 
 from kernelmagic.errors import BuildError, GuestCommandError, ModuleError
 from kernelmagic.kbuild.diagnostics import Diagnostic
-from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.notebook.magics import ArgumentError
 from kernelmagic.notebook.views import (
     KModuleResult,
@@ -329,7 +329,9 @@ def test_modprobe_resolves_learner_modules(lab: Lab) -> None:
     for name in ("provider", "consumer"):
         assert lab.run(f'%%kmodule {name} --install\nMODULE_LICENSE("GPL");').success
     # the consumer was built with the provider's Module.symvers
-    assert lab.builder.calls[-1]["extra_symbols"] == [lab.session.builds["provider"].build_dir]
+    assert lab.builder.calls[-1]["extra_symbols"] == [
+        lab.session.workspace.builds["provider"].build_dir
+    ]
     r = lab.run("%modprobe consumer").result
     assert r.loaded == ["provider", "consumer"]
     assert repr(r).startswith("modprobe consumer: loaded provider, consumer")
@@ -349,11 +351,11 @@ def test_unknown_symbol_names_the_exporting_module(lab: Lab) -> None:
 
 
 def test_unknown_symbol_hint_ignores_builds_of_other_notebooks(lab: Lab) -> None:
-    from kernelmagic.notebook.session import LabSession
+    from kernelmagic.workspace import Workspace
 
     lab.vm.needs["consumer"] = "provider_fn"
     lab.builder.exports["provider"] = "provider_fn"
-    other = LabSession(lambda: lab.vm, builder=lab.builder, show=lambda obj: None)
+    other = Workspace(lambda: lab.vm, builder=lab.builder)
     other.set_main("provider", 'MODULE_LICENSE("GPL");')
     other.build("provider")  # in the shared build cache, not in this notebook
     lab.run('%%kmodule consumer\nMODULE_LICENSE("GPL");')

@@ -483,7 +483,7 @@ def test_kfile_files_build_and_load_with_the_module(lab: RealLab) -> None:
     lab.ok(f"%%kfile kmt_multi/helper.h\n{HELPER_H}")
     lab.ok(f"%%kfile kmt_multi/helper.c\n{HELPER_C}")
     r = lab.ok(f"%%kmodule kmt_multi --load\n{MULTI}")
-    assert set(lab.session.sources("kmt_multi").texts()) == {
+    assert set(lab.session.workspace.sources("kmt_multi").texts()) == {
         "helper.h",
         "helper.c",
         "kmt_multi_main.c",

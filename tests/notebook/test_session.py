@@ -11,7 +11,7 @@ import pytest
 
 from kernelmagic.errors import BootTimeout, KernelCrashed, ModuleError
 from kernelmagic.guest.facts import TAINT_FLAGS, decode_taint
-from kernelmagic.machine.agent import ExecResult
+from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.notebook import progress
 from kernelmagic.notebook.session import LabSession
 from kernelmagic.notebook.views import CrashView, ModuleErrorView, VMStatusCard
@@ -182,7 +182,9 @@ def test_session_symbols_of_other_modules_only_when_exported(lab: Lab) -> None:
     lab.run(f"%%kmodule provider\n{MODULE}")
     lab.run(f"%%kmodule other\n{MODULE}")
     lab.run(f"%%kmodule consumer\n{MODULE}")
-    assert lab.builder.calls[-1]["extra_symbols"] == [lab.session.builds["provider"].build_dir]
+    assert lab.builder.calls[-1]["extra_symbols"] == [
+        lab.session.workspace.builds["provider"].build_dir
+    ]
 
 
 # -- progress and live displays -------------------------------------------------------------
@@ -276,3 +278,20 @@ def test_labextension_installs_by_link_or_copy(tmp_path: Path) -> None:
     assert labext.install(tmp_path) == linked  # again, over the copy
     paths = kernelmagic._jupyter_labextension_paths()
     assert (Path(kernelmagic.__file__).parent / paths[0]["src"]) == labext.BUILT
+
+
+def test_the_process_session_registers_its_workspace_for_the_course(lab: Lab) -> None:
+    from kernelmagic import workspace
+    from kernelmagic.course import check
+    from kernelmagic.notebook.session import get_session, set_session
+
+    old = set_session(lab.session)
+    try:
+        assert get_session() is lab.session
+        assert workspace.current() is lab.session.workspace
+        assert lab.vm.starts == 0
+        assert check.lab_vm() is lab.vm  # a check cell boots the notebook's VM lazily
+        assert lab.vm.starts == 1 and repr(lab.shown[-1]).startswith("lab VM ready")
+    finally:
+        set_session(old)
+    assert workspace.current() is (old.workspace if old is not None else None)

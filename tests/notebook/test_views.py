@@ -12,14 +12,14 @@ from kernelmagic.guest.facts import GuestFacts
 from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.guest.kmod import LoadedModule, ModuleOperation
 from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
-from kernelmagic.kbuild.builder import BuildResult
 from kernelmagic.kbuild.diagnostics import Diagnostic
-from kernelmagic.machine.agent import ExecResult
-from kernelmagic.machine.console import CrashReport
+from kernelmagic.kbuild.result import BuildResult
+from kernelmagic.kbuild.sources import CellSource
+from kernelmagic.machine.crash import CrashReport
+from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.machine.vm import VMStatus
 from kernelmagic.notebook.views import (
     BuildFailure,
-    CellSource,
     ConsoleView,
     CrashView,
     DiagnosticList,
@@ -204,3 +204,24 @@ def test_crash_view_keeps_host_paths_out_of_text_and_html(tmp_path: Path) -> Non
     for rendered in (repr(view), view._repr_html_()):
         assert str(tmp_path) not in rendered
     assert CrashView(report, next_step="restart").gdb == ""
+
+
+def test_diagnostics_point_at_cell_lines_of_kmodule_and_kfile_cells() -> None:
+    from kernelmagic.kbuild.sources import Location, licence_location, locate
+
+    files = {
+        "hello_main.c": CellSource("int a;\nint b\n", "%%kmodule hello", main=True),
+        "util.c": CellSource("x;\n", "%%kfile hello/util.c"),
+    }
+    main = Diagnostic("hello_main.c", 2, 6, "error", "expected ';'", "compiler")
+    assert locate(main, files) == Location("cell line 3", "int b", 3)
+    util = Diagnostic("util.c", 1, 1, "warning", "no type", "compiler")
+    assert locate(util, files) == Location("util.c, cell line 2 of %%kfile hello/util.c", "x;", 2)
+    header = Diagnostic("include/linux/x.h", 4, 2, "note", "declared here", "compiler")
+    assert locate(header, files) == Location("include/linux/x.h:4:2")
+    assert locate(Diagnostic("", None, None, "error", "undefined", "linker"), files).label == "ld"
+    modpost = Diagnostic("hello.ko", None, None, "error", "x undefined!", "modpost")
+    assert locate(modpost, files) == Location("modpost")
+    assert licence_location(files) == ""
+    files["util.c"] = CellSource('x;\nMODULE_LICENSE("GPL");\n', "%%kfile hello/util.c")
+    assert licence_location(files) == "util.c, cell line 3 of %%kfile hello/util.c"

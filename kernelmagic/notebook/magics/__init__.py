@@ -5,7 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from kernelmagic.notebook.magics._common import ArgumentError, LabMagics
+from kernelmagic.errors import ArgumentError
+from kernelmagic.notebook.magics._common import LabMagics
 from kernelmagic.notebook.magics.building import BuildMagics
 from kernelmagic.notebook.magics.kernel_log import KernelLogMagics
 from kernelmagic.notebook.magics.lab_vm import VMMagics

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import re
 import shlex
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any, TypeVar
 
 from IPython.core.error import UsageError
@@ -30,13 +30,27 @@ from kernelmagic.errors import (
     KernelMagicError,
     ModuleError,
 )
+from kernelmagic.machine.crash import CrashReport, looks_like_crash
 from kernelmagic.notebook.session import LabSession
 from kernelmagic.notebook.views import CrashView, ModuleErrorView
+from kernelmagic.workspace import Workspace
+
+__all__ = [
+    "RESTARTS",
+    "SURVIVED",
+    "VALUE_OPTIONS",
+    "ArgumentError",
+    "LabMagics",
+    "is_quiet",
+    "learner_errors",
+    "parse",
+    "quiet",
+    "user_values",
+]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 #: Options whose value may itself start with "-" (``--cflags "-DDEBUG"``).
 VALUE_OPTIONS = ("--cflags",)
-_CRASHY = re.compile(r"BUG:|Oops|general protection fault|RIP: |Call Trace")
 SURVIVED = (
     "the kernel survived, but it is tainted (D) and may misbehave: %vm restart gives you "
     "a clean one"
@@ -126,7 +140,7 @@ def learner_errors(title: str) -> Callable[[_F], _F]:
                     session.show(CrashView(report, next_step=RESTARTS, ko_path=ko))
                 raise quiet(exc, f"{exc}; {RESTARTS}") from None
             except ModuleError as exc:
-                wait = 1.0 if _CRASHY.search(_text(exc)) else 0
+                wait = 1.0 if looks_like_crash(_text(exc)) else 0
                 crashes = self.show_survived(since(), wait=wait)
                 if not is_quiet(exc):
                     session.show(ModuleErrorView(exc, show_log=not crashes))
@@ -148,9 +162,9 @@ def _text(exc: ModuleError) -> str:
     return "\n".join([exc.output, *exc.log])
 
 
-def _ko(session: LabSession, report: Any) -> Any:
-    module = getattr(report, "module", None)
-    built = session.builds.get(module) if module else None
+def _ko(session: LabSession, report: CrashReport) -> Path | None:
+    """The ``.ko`` this notebook built for the crashing module, for the gdb line."""
+    built = session.workspace.builds.get(report.module) if report.module else None
     return built.ko_path if built is not None else None
 
 
@@ -162,10 +176,14 @@ class LabMagics(Magics):
         super().__init__(shell)
         self.session = session
 
+    @property
+    def workspace(self) -> Workspace:
+        return self.session.workspace
+
     def show(self, obj: object) -> None:
         self.session.show(obj)
 
-    def show_survived(self, mark: int | None, wait: float = 0.0) -> list[Any]:
+    def show_survived(self, mark: int | None, wait: float = 0.0) -> list[CrashReport]:
         """Show oopses the kernel survived during this command (they kill only the task)."""
         crashes = self.session.crashes_since(mark, wait=wait)
         for report in crashes:

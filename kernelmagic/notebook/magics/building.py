@@ -11,7 +11,7 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from kernelmagic.errors import BuildError
 from kernelmagic.guest.kmod import install
 from kernelmagic.guest.modinfo import read_modinfo
-from kernelmagic.kbuild.builder import export_sources, kbuild_text
+from kernelmagic.kbuild.tree import export_sources, kbuild_text
 from kernelmagic.notebook.magics._common import (
     ArgumentError,
     LabMagics,
@@ -24,9 +24,12 @@ from kernelmagic.notebook.views import (
     BuildFailure,
     DiagnosticList,
     KModuleResult,
+    LoadResult,
     ModuleCard,
     Notice,
 )
+
+__all__ = ["BuildMagics"]
 
 
 @magics_class
@@ -73,14 +76,14 @@ class BuildMagics(LabMagics):
             MODULE_LICENSE("GPL");
         """
         args = parse(self.kmodule, line)
-        session = self.session
+        workspace = self.workspace
         with user_values(f"%%kmodule {args.name}"):
             kbuild_text(args.name, {"x.c": ""}, args.cflags)  # name and flags, before any state
-            session.set_main(args.name, cell)
-            kbuild_text(args.name, session.sources(args.name).texts(), args.cflags)
-        files = session.sources(args.name).files
+            workspace.set_main(args.name, cell)
+            kbuild_text(args.name, workspace.sources(args.name).texts(), args.cflags)
+        files = workspace.sources(args.name).files
         try:
-            built = session.build(args.name, cflags=args.cflags)
+            built = workspace.build(args.name, cflags=args.cflags)
         except BuildError as exc:
             self.show(BuildFailure(args.name, exc, files))
             raise quiet(exc) from None
@@ -89,9 +92,10 @@ class BuildMagics(LabMagics):
         result = KModuleResult(card, DiagnosticList(built.diagnostics, files))
         try:
             if args.install:
-                result.installed = install(session.vm, built.ko_path, info=card.info)
+                result.installed = install(workspace.vm, built.ko_path, info=card.info)
             if args.load:
-                result.load = session.load(args.name, reload=True, force=args.force)
+                change = workspace.load(args.name, reload=True, force=args.force)
+                result.load = LoadResult.of(change)
         except BaseException:
             self.show(result)  # the build worked: keep its card above the failure
             raise
@@ -119,9 +123,9 @@ class BuildMagics(LabMagics):
         with user_values(f"%%kfile {args.path}"):
             kbuild_text(name, {filename: "", f"{name}_main.c": ""})
         if not cell.strip():
-            gone = self.session.remove_file(name, filename)
+            gone = self.workspace.remove_file(name, filename)
             return Notice(f"{name}/{filename} removed" if gone else f"{name}/{filename}: empty")
-        self.session.add_file(name, filename, cell)
+        self.workspace.add_file(name, filename, cell)
         lines = len(cell.splitlines())
         return Notice(
             f"{name}/{filename}: {lines} line{'' if lines == 1 else 's'}, "
@@ -142,8 +146,8 @@ class BuildMagics(LabMagics):
             %kexport hello ~/hello-module
         """
         args = parse(self.kexport, line)
-        sources = self.session.modules.get(args.name)
-        if sources is None or not any(f.main for f in sources.files.values()):
+        sources = self.workspace.modules.get(args.name)
+        if sources is None or not sources.has_main:
             raise ArgumentError(f"%kexport: run the %%kmodule {args.name} cell first")
         dest = Path(args.dir).expanduser()
         with user_values(f"%kexport {args.name}"):

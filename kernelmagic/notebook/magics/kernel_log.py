@@ -3,14 +3,16 @@
 
 from __future__ import annotations
 
+import argparse
 import time
-from typing import Any
 
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from kernelmagic.guest import kmod
+from kernelmagic.guest import kernel_log
 from kernelmagic.guest.kernel_log import LEVEL_NAMES, LogMark, LogRecord, mark_of, parse_level
+from kernelmagic.guest.protocol import Guest
+from kernelmagic.names import kernel_module_name
 from kernelmagic.notebook.magics._common import (
     ArgumentError,
     LabMagics,
@@ -20,6 +22,8 @@ from kernelmagic.notebook.magics._common import (
 )
 from kernelmagic.notebook.progress import LiveDisplay
 from kernelmagic.notebook.views import LogView, Notice
+
+__all__ = ["KernelLogMagics", "parse_levels"]
 
 FOLLOW_POLL = 0.25
 MAX_FOLLOW = 3600.0
@@ -92,35 +96,39 @@ class KernelLogMagics(LabMagics):
             levels = parse_levels(args.level) if args.level else None
         if args.n is not None and args.n < 1:
             raise ArgumentError("%dmesg -n: give a positive number of records")
-        vm = self.session.vm
+        vm = self.workspace.vm
         selective = args.n is not None or args.since_load or levels is not None
         if args.clear and not selective and args.follow is None:
-            kmod.clear_log(vm)
+            kernel_log.clear_log(vm)
             return Notice("kernel log cleared")
-        records = self._select(vm, args, levels)
+        # A plain --follow shows only what comes next: reading the whole log first would
+        # only widen the gap in which a new record falls before the mark.
+        following_only = args.follow is not None and not selective
+        records = [] if following_only else self._select(vm, args, levels)
         if args.follow is not None:
-            start = kmod.log_mark(vm)
-            records = records if selective else []
+            start = kernel_log.log_mark(vm)
             records = self._follow(vm, start, records, min(args.follow, MAX_FOLLOW), levels)
         if args.clear:
-            kmod.clear_log(vm)
+            kernel_log.clear_log(vm)
         return LogView(records)
 
-    def _select(self, vm: Any, args: Any, levels: set[int] | None) -> list[LogRecord]:
+    def _select(
+        self, vm: Guest, args: argparse.Namespace, levels: set[int] | None
+    ) -> list[LogRecord]:
         if args.since_load:
             with user_values("%dmesg --since-load"):
-                name = kmod.module_name(args.since_load)
-            mark = self.session.load_marks.get(name)
+                name = kernel_module_name(args.since_load)
+            mark = self.workspace.load_marks.get(name)
             if mark is None:
                 raise ArgumentError(
                     f"%dmesg --since-load {name}: {name} was not loaded from this notebook "
                     "since the lab VM started (%insmod, %modprobe or %%kmodule --load)"
                 )
-            records = kmod.log_since(vm, mark)
+            records = kernel_log.log_since(vm, mark)
         elif args.n is not None and levels is None:
-            records = kmod.dmesg(vm, last=args.n)
+            records = kernel_log.dmesg(vm, last=args.n)
         else:
-            records = kmod.dmesg(vm)
+            records = kernel_log.dmesg(vm)
         if levels is not None:
             records = [r for r in records if r.level in levels]
         if args.n is not None:
@@ -128,7 +136,7 @@ class KernelLogMagics(LabMagics):
         return records
 
     def _follow(
-        self, vm: Any, mark: LogMark, records: list[LogRecord], seconds: float,
+        self, vm: Guest, mark: LogMark, records: list[LogRecord], seconds: float,
         levels: set[int] | None,
     ) -> list[LogRecord]:  # fmt: skip
         """Poll for new records until the deadline; the Interrupt button ends it early."""
@@ -139,7 +147,7 @@ class KernelLogMagics(LabMagics):
             try:
                 while time.monotonic() < deadline:
                     time.sleep(min(FOLLOW_POLL, max(0.0, deadline - time.monotonic())))
-                    new = kmod.log_since(vm, mark)
+                    new = kernel_log.log_since(vm, mark)
                     mark = _advance(mark, new)
                     new = [r for r in new if levels is None or r.level in levels]
                     if new:

@@ -6,9 +6,12 @@ from __future__ import annotations
 from IPython.core.magic import line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
+from kernelmagic.errors import VMNotRunning
 from kernelmagic.guest.facts import read_guest_facts
 from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse
 from kernelmagic.notebook.views import ConsoleView, Notice, VMStatusCard
+
+__all__ = ["VMMagics"]
 
 ACTIONS = ("status", "start", "stop", "restart", "log")
 
@@ -65,7 +68,7 @@ class VMMagics(LabMagics):
         vm = self.session.last_vm
         try:
             lines = vm.console.tail(n) if vm is not None else None
-        except Exception:
+        except VMNotRunning:  # a VM object whose console never started
             lines = None
         if lines is None:
             return Notice("the lab VM has not run yet in this kernel: no console to show")

@@ -10,8 +10,11 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from kernelmagic.guest import kmod
 from kernelmagic.guest.modinfo import read_modinfo
+from kernelmagic.names import kernel_module_name
 from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse, user_values
 from kernelmagic.notebook.views import LoadResult, ModuleCard, ModuleTable
+
+__all__ = ["ModuleMagics"]
 
 
 @magics_class
@@ -34,9 +37,9 @@ class ModuleMagics(LabMagics):
         """
         args = parse(self.insmod, line)
         with user_values(f"%insmod {args.name}"):
-            name = kmod.module_name(args.name)
+            name = kernel_module_name(args.name)
             kmod.kernel_params(args.params)
-        return self.session.load(name, args.params)
+        return LoadResult.of(self.workspace.load(name, args.params))
 
     @line_magic
     @learner_errors("%rmmod")
@@ -53,8 +56,8 @@ class ModuleMagics(LabMagics):
         """
         args = parse(self.rmmod, line)
         with user_values(f"%rmmod {args.name}"):
-            name = kmod.module_name(args.name)
-        return self.session.unload(name, force=args.force)
+            name = kernel_module_name(args.name)
+        return LoadResult.of(self.workspace.unload(name, force=args.force))
 
     @line_magic
     @learner_errors("%lsmod")
@@ -70,7 +73,7 @@ class ModuleMagics(LabMagics):
             %lsmod virtio*
         """
         args = parse(self.lsmod, line)
-        modules = kmod.lsmod(self.session.vm)
+        modules = kmod.lsmod(self.workspace.vm)
         if args.pattern:
             wild = any(c in args.pattern for c in "*?[")
             modules = [
@@ -93,13 +96,13 @@ class ModuleMagics(LabMagics):
             %modinfo bridge
         """
         args = parse(self.modinfo, line)
-        built = self.session.builds.get(args.name)
+        built = self.workspace.builds.get(args.name)
         if built is not None:
             info = read_modinfo(built.ko_path)
             return ModuleCard(info, build=built, size=built.ko_path.stat().st_size)
         with user_values(f"%modinfo {args.name}"):
-            name = kmod.module_name(args.name)
-        return ModuleCard(kmod.modinfo(self.session.vm, name))
+            name = kernel_module_name(args.name)
+        return ModuleCard(kmod.modinfo(self.workspace.vm, name))
 
     @line_magic
     @learner_errors("%modprobe")
@@ -120,6 +123,6 @@ class ModuleMagics(LabMagics):
         """
         args = parse(self.modprobe, line)
         with user_values(f"%modprobe {args.name}"):
-            name = kmod.module_name(args.name)
+            name = kernel_module_name(args.name)
             kmod.kernel_params(args.params)
-        return self.session.modprobe(name, args.params, remove=args.remove)
+        return LoadResult.of(self.workspace.modprobe(name, args.params, remove=args.remove))

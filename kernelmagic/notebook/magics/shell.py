@@ -15,6 +15,8 @@ from kernelmagic.errors import GuestCommandError
 from kernelmagic.notebook.magics._common import ArgumentError, LabMagics, learner_errors, quiet
 from kernelmagic.notebook.views import ShellResult
 
+__all__ = ["ShellMagics"]
+
 DEFAULT_TIMEOUT = 60.0
 SHELL = "/bin/sh"
 
@@ -71,7 +73,7 @@ class ShellMagics(LabMagics):
             command, timeout = cell, _cell_options(line)
         if not command.strip():
             raise ArgumentError("%vmsh: give a command, e.g. %vmsh uname -a")
-        result = self.session.vm.exec([SHELL, "-c", command], timeout=timeout)
+        result = self.workspace.vm.exec([SHELL, "-c", command], timeout=timeout)
         view = ShellResult(command, result)
         if not view.ok:
             self.show(view)
