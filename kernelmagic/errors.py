@@ -17,7 +17,9 @@ message, from a bug of ours, which keeps its traceback::
     │   ├── BootTimeout       QEMU started but the agent never answered
     │   ├── QEMUExited        QEMU ended on its own; carries its argv and log tail
     │   ├── VMNotRunning      a call that needs a running VM
-    │   └── KernelCrashed     oops/panic seen on the console; carries the report
+    │   ├── KernelCrashed     oops/panic/lockup seen on the console; carries the report
+    │   └── OperationStuck    insmod/rmmod/a guest command passed its deadline; carries
+    │                         the stuck task's state and kernel stack
     ├── AgentError            the guest agent protocol failed or timed out
     │   └── AgentTimeout
     ├── GuestCommandError     a guest command exited non-zero (carries argv, status, output)
@@ -85,11 +87,45 @@ class VMNotRunning(VMError):
 
 
 class KernelCrashed(VMError):
-    """The guest kernel reported an oops, panic, soft lockup or hung task."""
+    """The guest kernel reported an oops, panic, soft lockup or hung task.
 
-    def __init__(self, message: str, report: str = "") -> None:
+    ``report`` is the report's text; ``crash``, when known, the parsed report
+    (a ``kernelmagic.machine.crash.CrashReport``), so a view can decode it.
+    """
+
+    def __init__(self, message: str, report: str = "", *, crash: Any = None) -> None:
         super().__init__(message)
         self.report = report
+        self.crash = crash
+
+
+class OperationStuck(VMError):
+    """A guest operation (insmod, rmmod, a shell command) did not finish by its deadline.
+
+    ``stack`` holds the stuck task's kernel stack (``/proc/PID/stack`` lines, e.g.
+    ``hang_init+0x1b/0x1000 [hang]``) and ``state`` its scheduler state, read while it
+    was stuck; ``restarted`` says the lab VM was restarted because of it (a module stuck
+    in init or exit can never be removed from a running kernel).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        argv: Sequence[str] = (),
+        seconds: float = 0.0,
+        module: str = "",
+        state: str = "",
+        stack: Sequence[str] = (),
+        restarted: bool = False,
+    ) -> None:
+        super().__init__(message)
+        self.argv = list(argv)
+        self.seconds = seconds
+        self.module = module
+        self.state = state
+        self.stack = list(stack)
+        self.restarted = restarted
 
 
 class AgentError(KernelMagicError):
