@@ -193,10 +193,11 @@ class ModuleCard(Rendered):
                 f"<td style='text-align:left'>{esc(p.description)}</td></tr>"
                 for p in self.info.params
             )
-            params = html_row(
-                "parameters",
-                f"<table style='margin:0'><tr><th {TH}>name</th><th {TH}>type</th>"
-                f"<th {TH}>description</th></tr>{cells}</table>",
+            # The nested table's cell keeps the default alignment (stored lesson outputs).
+            params = (
+                f"<tr><th {TH}>parameters</th><td><table style='margin:0'>"
+                f"<tr><th {TH}>name</th><th {TH}>type</th><th {TH}>description</th></tr>"
+                f"{cells}</table></td></tr>"
             )
         else:
             params = html_row("parameters", "(none)")
