@@ -7,6 +7,12 @@
  * A misc device gets its minor number and its /dev node from the misc core, so there
  * is no alloc_chrdev_region(), cdev_add() or class_create() to get right (the latter
  * lost its first argument in 6.4, which breaks many tutorials).
+ *
+ * The device behaves like a small file: each open() for writing starts a new message
+ * at position 0, and the writes through that open file append to it, *ppos saying
+ * where. A write returns how many bytes it kept; once the 256 bytes are full, a write
+ * fails with -ENOSPC ("No space left on device"), so a writer that loops on short
+ * writes stops there instead of retrying forever.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -20,7 +26,7 @@
 
 static char message[256];
 static size_t message_len;
-static DEFINE_MUTEX(lock);
+static DEFINE_MUTEX(lock);	/* guards message and message_len */
 
 static ssize_t kmchar_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
 {
@@ -35,17 +41,27 @@ static ssize_t kmchar_read(struct file *file, char __user *buf, size_t count, lo
 static ssize_t kmchar_write(struct file *file, const char __user *buf, size_t count,
 			    loff_t *ppos)
 {
-	size_t len = min(count, sizeof(message));
+	char chunk[sizeof(message)];
+	loff_t pos = *ppos;
+	size_t len;
+
+	if (pos < 0)
+		return -EINVAL;
+	if (pos >= sizeof(message))
+		return count ? -ENOSPC : 0;
+	len = min_t(size_t, count, sizeof(message) - pos);
+	/* Copy first, into a buffer of our own: a bad address leaves the message intact. */
+	if (copy_from_user(chunk, buf, len))
+		return -EFAULT;
 
 	mutex_lock(&lock);
-	if (copy_from_user(message, buf, len)) {
-		mutex_unlock(&lock);
-		return -EFAULT;
-	}
-	message_len = len;
+	memcpy(message + pos, chunk, len);
+	message_len = pos + len;
 	mutex_unlock(&lock);
+
+	*ppos = pos + len;
 	pr_info("kmchar: stored %zu bytes\n", len);
-	return count;
+	return len;
 }
 
 static long kmchar_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
@@ -60,7 +76,9 @@ static long kmchar_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 		pr_info("kmchar: cleared\n");
 		return 0;
 	case KMCHAR_GETLEN:
+		mutex_lock(&lock);
 		len = message_len;
+		mutex_unlock(&lock);
 		return put_user(len, (int __user *)arg);
 	default:
 		return -ENOTTY;
@@ -72,6 +90,7 @@ static const struct file_operations kmchar_fops = {
 	.read = kmchar_read,
 	.write = kmchar_write,
 	.unlocked_ioctl = kmchar_ioctl,
+	.compat_ioctl = compat_ptr_ioctl,	/* 32-bit programs: same commands, pointer arg */
 	.llseek = default_llseek,
 };
 
@@ -79,7 +98,7 @@ static struct miscdevice kmchar_dev = {
 	.minor = MISC_DYNAMIC_MINOR,
 	.name = "kmchar",
 	.fops = &kmchar_fops,
-	.mode = 0666,
+	.mode = 0666,	/* /dev/kmchar for every user: fine for a toy, see lesson 09 */
 };
 
 static int __init chardev_init(void)

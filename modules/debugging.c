@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * debugging.c - the kernel log from a module's point of view: one message at each of
- * the eight levels, a pr_fmt prefix on all of them, and pr_debug messages that stay
- * silent until dynamic debug switches them on (insmod debugging.ko dyndbg=+p).
+ * the eight levels, a pr_fmt prefix on all of them, the printk() calls the pr_*
+ * helpers stand for (one of them without a level), and pr_debug messages that stay
+ * silent until dynamic debug switches them on, at load time (insmod debugging.ko
+ * dyndbg=+p) or at run time (/sys/kernel/debug/dynamic_debug/control).
  * debugging_step() is kept out of line so ftrace's function tracer can see it.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
@@ -33,6 +35,11 @@ static int __init debugging_init(void)
 	pr_info("level 6, info: informational\n");
 	pr_debug("level 7, debug: only with dynamic debug on\n");
 
+	/* What the helpers stand for; printk() adds no pr_fmt prefix. */
+	printk(KERN_ERR "debugging: printk(KERN_ERR ...), as pr_err() does\n");
+	printk(KERN_DEBUG "debugging: printk(KERN_DEBUG ...), always stored\n");
+	printk("debugging: printk() without a level\n");
+
 	for (i = 1; i <= steps; i++)
 		total += debugging_step(i);
 	pr_info("sum of squares up to %d is %d\n", steps, total);
@@ -41,6 +48,7 @@ static int __init debugging_init(void)
 
 static void __exit debugging_exit(void)
 {
+	pr_debug("exit: this pr_debug is on\n");
 	pr_info("unloaded\n");
 }
 

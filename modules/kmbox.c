@@ -2,6 +2,7 @@
 /*
  * kmbox.c - the exercise of lesson 08: one int, the "box", shown two ways: read-only
  * as text in /proc/kmbox (seq_file), and read-write in /sys/kernel/kmbox/value.
+ * The value is shared without a lock, with READ_ONCE()/WRITE_ONCE() as in sysfs_demo.c.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -19,7 +20,7 @@ static int kmbox_show(struct seq_file *m, void *v)
 {
 	/* TODO: print "the box holds N" (N: value) and a newline with seq_printf() */
 	/* BEGIN SOLUTION */
-	seq_printf(m, "the box holds %d\n", value);
+	seq_printf(m, "the box holds %d\n", READ_ONCE(value));
 	/* END SOLUTION */
 	return 0;
 }
@@ -38,20 +39,23 @@ static const struct proc_ops kmbox_proc_ops = {
 
 static ssize_t value_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%d\n", value);
+	return sysfs_emit(buf, "%d\n", READ_ONCE(value));
 }
 
 static ssize_t value_store(struct kobject *kobj, struct kobj_attribute *attr,
 			   const char *buf, size_t count)
 {
-	/* TODO: parse buf into value with kstrtoint() (if that fails, return its
-	 * error), then log "kmbox: value set to N" */
+	/* TODO: parse buf as a decimal int; if it does not parse, refuse the write with
+	 * the parser's error; otherwise store the number in value and log
+	 * "kmbox: value set to N" */
 	/* BEGIN SOLUTION */
-	int err = kstrtoint(buf, 10, &value);
+	int parsed;
+	int err = kstrtoint(buf, 10, &parsed);
 
 	if (err)
 		return err;
-	pr_info("kmbox: value set to %d\n", value);
+	WRITE_ONCE(value, parsed);
+	pr_info("kmbox: value set to %d\n", parsed);
 	/* END SOLUTION */
 	return count;
 }

@@ -2,7 +2,9 @@
 /*
  * kmupper.c - the exercise of lesson 09: a misc device, /dev/kmupper, that keeps the
  * last text written to it (up to 256 bytes) with a-z turned into A-Z, and gives it
- * back on read. Only the ASCII letters change, so UTF-8 text stays valid.
+ * back on read. Only the ASCII letters change, so UTF-8 text stays valid. Writes work
+ * as in chardev.c: each open() starts a new text, writes append at *ppos, a write
+ * returns what it kept, and -ENOSPC once the 256 bytes are full.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -13,7 +15,7 @@
 
 static char text[256];
 static size_t text_len;
-static DEFINE_MUTEX(lock);
+static DEFINE_MUTEX(lock);	/* guards text and text_len */
 
 static ssize_t kmupper_read(struct file *file, char __user *buf, size_t count, loff_t *ppos)
 {
@@ -28,26 +30,37 @@ static ssize_t kmupper_read(struct file *file, char __user *buf, size_t count, l
 static ssize_t kmupper_write(struct file *file, const char __user *buf, size_t count,
 			     loff_t *ppos)
 {
-	/* TODO: under the lock, copy up to sizeof(text) bytes from buf into text
-	 * (copy_from_user(); return -EFAULT if it fails), turn 'a'..'z' into 'A'..'Z',
-	 * set text_len, and log "kmupper: stored N bytes" */
+	/* TODO: store the bytes at position *ppos of text, as chardev.c's write does:
+	 * refuse a negative position, and -ENOSPC once text is full; copy what fits into
+	 * a buffer of your own first (-EFAULT if that fails); turn 'a'..'z' into 'A'..'Z';
+	 * under the lock put them into text and set text_len; advance *ppos; log
+	 * "kmupper: stored N bytes" and return N, the number of bytes kept */
 	/* BEGIN SOLUTION */
-	size_t len = min(count, sizeof(text));
-	size_t i;
+	char chunk[sizeof(text)];
+	loff_t pos = *ppos;
+	size_t len, i;
+
+	if (pos < 0)
+		return -EINVAL;
+	if (pos >= sizeof(text))
+		return count ? -ENOSPC : 0;
+	len = min_t(size_t, count, sizeof(text) - pos);
+	if (copy_from_user(chunk, buf, len))
+		return -EFAULT;
+	for (i = 0; i < len; i++)
+		if (chunk[i] >= 'a' && chunk[i] <= 'z')
+			chunk[i] -= 'a' - 'A';
 
 	mutex_lock(&lock);
-	if (copy_from_user(text, buf, len)) {
-		mutex_unlock(&lock);
-		return -EFAULT;
-	}
-	for (i = 0; i < len; i++)
-		if (text[i] >= 'a' && text[i] <= 'z')
-			text[i] -= 'a' - 'A';
-	text_len = len;
+	memcpy(text + pos, chunk, len);
+	text_len = pos + len;
 	mutex_unlock(&lock);
+
+	*ppos = pos + len;
 	pr_info("kmupper: stored %zu bytes\n", len);
+	return len;
 	/* END SOLUTION */
-	return count;
+	return count;	/* the skeleton's: claims all was taken, and keeps nothing */
 }
 
 static const struct file_operations kmupper_fops = {

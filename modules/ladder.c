@@ -9,6 +9,8 @@
 #include <linux/moduleparam.h>
 #include <linux/slab.h>
 
+#define LADDER_SIZE 1000	/* bytes in each buffer */
+
 static int fail_at;
 module_param(fail_at, int, 0444);
 MODULE_PARM_DESC(fail_at, "Make step 1, 2 or 3 of init fail (0: none)");
@@ -17,13 +19,17 @@ static char *first, *second, *third;
 
 static int __init ladder_init(void)
 {
-	first = fail_at == 1 ? NULL : kmalloc(64, GFP_KERNEL);
+	int step = 1;	/* the step being tried, for the message when one fails */
+
+	first = fail_at == 1 ? NULL : kmalloc(LADDER_SIZE, GFP_KERNEL);
 	if (!first)
 		goto out;
-	second = fail_at == 2 ? NULL : kmalloc(64, GFP_KERNEL);
+	step = 2;
+	second = fail_at == 2 ? NULL : kmalloc(LADDER_SIZE, GFP_KERNEL);
 	if (!second)
 		goto out_first;
-	third = fail_at == 3 ? NULL : kmalloc(64, GFP_KERNEL);
+	step = 3;
+	third = fail_at == 3 ? NULL : kmalloc(LADDER_SIZE, GFP_KERNEL);
 	if (!third)
 		goto out_second;
 	pr_info("ladder: three buffers allocated\n");
@@ -42,7 +48,7 @@ out_first:
 	pr_info("ladder: undo step 1\n");
 	/* END SOLUTION */
 out:
-	pr_err("ladder: init failed at step %d\n", fail_at);
+	pr_err("ladder: init failed at step %d\n", step);
 	return -ENOMEM;
 }
 

@@ -3,6 +3,13 @@
  * sysfs_demo.c - one read-write attribute, /sys/kernel/kmsysfs/value, holding an int.
  * sysfs wants one value per file, as text; show() formats it with sysfs_emit(),
  * store() parses what user space wrote and may refuse it.
+ *
+ * value is shared without a lock: a reader may run show() while a writer runs store().
+ * One aligned int is loaded and stored whole on every CPU Linux supports, and each
+ * function touches it once, so nothing can go wrong here; READ_ONCE()/WRITE_ONCE() say
+ * so to the compiler (one access, never torn, merged or repeated) and to the reader.
+ * A value read twice that must not change in between, a read-modify-write (value++),
+ * or several values that must change together need a lock or atomic_t instead.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -15,18 +22,20 @@ static int value = 7;
 
 static ssize_t value_show(struct kobject *kobj, struct kobj_attribute *attr, char *buf)
 {
-	return sysfs_emit(buf, "%d\n", value);
+	return sysfs_emit(buf, "%d\n", READ_ONCE(value));
 }
 
 static ssize_t value_store(struct kobject *kobj, struct kobj_attribute *attr,
 			   const char *buf, size_t count)
 {
-	int err = kstrtoint(buf, 10, &value);
+	int parsed;
+	int err = kstrtoint(buf, 10, &parsed);
 
 	if (err)
-		return err;
-	pr_info("sysfs_demo: value set to %d\n", value);
-	return count;
+		return err;	/* write() fails with it: -EINVAL, or -ERANGE for too big */
+	WRITE_ONCE(value, parsed);
+	pr_info("sysfs_demo: value set to %d\n", parsed);
+	return count;	/* all of it consumed; 0 would make the writer retry forever */
 }
 
 static struct kobj_attribute value_attr = __ATTR(value, 0644, value_show, value_store);

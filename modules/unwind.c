@@ -27,6 +27,7 @@ static struct unwind_item *item;
 static int __init unwind_init(void)
 {
 	int err = -ENOMEM;
+	int step = 1;	/* the step being tried, for the message when one fails */
 
 	item_cache = fail_at == 1 ? NULL :
 		kmem_cache_create("unwind_item", sizeof(struct unwind_item), 0, 0, NULL);
@@ -34,11 +35,13 @@ static int __init unwind_init(void)
 		goto out;
 	pr_info("unwind: step 1, cache created\n");
 
+	step = 2;
 	buffer = fail_at == 2 ? NULL : kmalloc(PAGE_SIZE, GFP_KERNEL);
 	if (!buffer)
 		goto out_cache;
 	pr_info("unwind: step 2, buffer allocated\n");
 
+	step = 3;
 	item = fail_at == 3 ? NULL : kmem_cache_zalloc(item_cache, GFP_KERNEL);
 	if (!item)
 		goto out_buffer;
@@ -52,7 +55,7 @@ out_cache:
 	kmem_cache_destroy(item_cache);
 	pr_info("unwind: undo step 1, cache destroyed\n");
 out:
-	pr_err("unwind: init failed at step %d: %d\n", fail_at, err);
+	pr_err("unwind: init failed at step %d: %d\n", step, err);
 	return err;
 }
 

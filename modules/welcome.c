@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0
 /*
  * welcome.c - proves that our code runs inside the lab VM's kernel, not the host's:
- * it prints the release and machine of the kernel it was loaded into.
+ * it prints the release and machine of the kernel it was loaded into, and the name of
+ * the machine that kernel runs on.
  */
 #include <linux/init.h>
 #include <linux/module.h>
@@ -9,10 +10,13 @@
 
 static int __init welcome_init(void)
 {
-	/* TODO: print the kernel's release and machine (init_utsname()) with pr_info() */
+	/* TODO: with pr_info(), print two lines: "welcome: running in Linux RELEASE on
+	 * MACHINE", then "welcome: this machine is called NODENAME", taking the three
+	 * words from the kernel's own uname data (<linux/utsname.h>) */
 	/* BEGIN SOLUTION */
 	pr_info("welcome: running in Linux %s on %s\n",
 		init_utsname()->release, init_utsname()->machine);
+	pr_info("welcome: this machine is called %s\n", init_utsname()->nodename);
 	/* END SOLUTION */
 	return 0;
 }

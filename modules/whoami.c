@@ -2,13 +2,17 @@
 /*
  * whoami.c - a module that looks at itself: its name and state, as the kernel keeps
  * them in struct module (THIS_MODULE), which is also what /sys/module/NAME shows.
+ * The state is MODULE_STATE_COMING while init runs, MODULE_STATE_LIVE once init has
+ * returned 0, and MODULE_STATE_GOING while exit runs.
  */
 #include <linux/init.h>
 #include <linux/module.h>
 
 static int __init whoami_init(void)
 {
-	/* TODO: print THIS_MODULE->name and whether its state is MODULE_STATE_COMING */
+	/* TODO: print "whoami: I am NAME, state coming" with the module's own name, and
+	 * "coming" only if its state really is the one of a module whose init runs
+	 * ("other" otherwise) */
 	/* BEGIN SOLUTION */
 	pr_info("whoami: I am %s, state %s\n", THIS_MODULE->name,
 		THIS_MODULE->state == MODULE_STATE_COMING ? "coming" : "other");
@@ -18,7 +22,12 @@ static int __init whoami_init(void)
 
 static void __exit whoami_exit(void)
 {
-	pr_info("whoami: %s leaving\n", THIS_MODULE->name);
+	/* TODO: print "whoami: NAME leaving, state going" the same way, "going" only if
+	 * the state is the one of a module being unloaded */
+	/* BEGIN SOLUTION */
+	pr_info("whoami: %s leaving, state %s\n", THIS_MODULE->name,
+		THIS_MODULE->state == MODULE_STATE_GOING ? "going" : "other");
+	/* END SOLUTION */
 }
 
 module_init(whoami_init);

@@ -51,6 +51,20 @@ def lab_vm(bundle: Bundle) -> Iterator[LabVM]:
         vm.stop()
 
 
+#: Set for this run and inherited by everything it starts (Jupyter kernels, QEMU), so the
+#: leak check below counts only this run's processes, not other runs on a shared machine.
+RUN_MARK = f"KERNELMAGIC_TEST_RUN={os.getpid()}-{time.time_ns()}"
+os.environ["KERNELMAGIC_TEST_RUN"] = RUN_MARK.partition("=")[2]
+
+
+def _ours(pid: int | str) -> bool:
+    """Whether a live process carries this run's mark (then it was started by this run)."""
+    try:
+        return RUN_MARK.encode() in Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
 def _qemu_pids() -> set[int]:
     pids = set()
     for proc in Path("/proc").iterdir():
@@ -59,23 +73,33 @@ def _qemu_pids() -> set[int]:
                 cmdline = (proc / "cmdline").read_bytes()
             except OSError:
                 continue
-            if cmdline.startswith(b"qemu-system") or b"/qemu-system" in cmdline.split(b"\0")[0]:
+            program = cmdline.split(b"\0")[0]
+            if b"qemu-system" in program.rsplit(b"/", 1)[-1] and _ours(proc.name):
                 pids.add(int(proc.name))
     return pids
 
 
 def _runtime_dirs() -> set[Path]:
-    return set(Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*"))
+    """Runtime dirs whose owner is this run's, or whose owner is gone (left behind)."""
+    found = set()
+    for folder in Path(tempfile.gettempdir()).glob(f"{RUNTIME_PREFIX}*"):
+        try:
+            owner = (folder / "owner.pid").read_text().strip()
+        except OSError:
+            continue
+        if not Path(f"/proc/{owner}").exists() or _ours(owner):
+            found.add(folder)
+    return found
 
 
 @pytest.fixture(scope="session", autouse=True)
 def nothing_left_behind() -> Iterator[None]:
     """After the whole run, no QEMU and no runtime dir that the tests created may remain."""
-    qemus, dirs = _qemu_pids(), _runtime_dirs()
+    dirs = _runtime_dirs()
     yield
     deadline = time.monotonic() + 15
     while time.monotonic() < deadline:
-        left_qemus, left_dirs = _qemu_pids() - qemus, _runtime_dirs() - dirs
+        left_qemus, left_dirs = _qemu_pids(), _runtime_dirs() - dirs
         if not left_qemus and not left_dirs:
             return
         time.sleep(0.2)

@@ -14,10 +14,23 @@ import logging
 import os
 import shutil
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from kernelmagic.errors import BuildError, KernelCrashed, KernelMagicError, ModuleError, UsageError
+from kernelmagic.errors import (
+    BuildError,
+    KernelCrashed,
+    KernelMagicError,
+    ModuleError,
+    OperationStuck,
+    UsageError,
+)
+
+if TYPE_CHECKING:
+    from kernelmagic.machine.crash import CrashReport
+    from kernelmagic.workspace import Workspace
 
 __all__ = ["EXIT_BUILD", "EXIT_LOAD", "EXIT_SETUP", "EXIT_UNLOAD", "EXIT_USAGE", "main"]
 
@@ -73,6 +86,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("source", type=Path, help="FILE.c (the module is named after it)")
     p.add_argument("params", nargs="*", metavar="KEY=VALUE", help="module parameters")
     p.add_argument("--cflags", default="", help="extra compiler flags (one string)")
+    p.add_argument(
+        "--timeout", type=float, default=10.0, metavar="S",
+        help="seconds the module's init or exit may run without a new kernel log line "
+        "before it counts as stuck (default 10, at most 60 in all)",
+    )  # fmt: skip
 
     cache = sub.add_parser("cache", help="the cache in $KERNELMAGIC_HOME")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True)
@@ -251,24 +269,78 @@ def _run(args: argparse.Namespace) -> int:
         result = workspace.build(name, cflags=args.cflags)
         for diagnostic in result.diagnostics:
             print(diagnostic, file=sys.stderr)
+        timeout = args.timeout
         for action, step, code in (
             (f"insmod {name} {' '.join(params)}".rstrip(),
-             lambda: workspace.load(name, params), EXIT_LOAD),
-            (f"rmmod {name}", lambda: workspace.unload(name), EXIT_UNLOAD),
+             lambda: workspace.load(name, params, timeout=timeout, progress=_progress),
+             EXIT_LOAD),
+            (f"rmmod {name}",
+             lambda: workspace.unload(name, timeout=timeout, progress=_progress), EXIT_UNLOAD),
         ):  # fmt: skip
             try:
                 change = step()
             except ModuleError as exc:
-                _print_module_error(exc)
+                crash = _crash_behind(workspace, exc)
+                if crash is None:
+                    _print_module_error(exc)
+                else:  # an oops killed the tool: the decoded report says more than its log
+                    print(f"kernelmagic: {exc}", file=sys.stderr)
+                    print(_explained_crash(workspace, KernelCrashed(str(exc), crash=crash)),
+                          file=sys.stderr)  # fmt: skip
                 return code
             except KernelCrashed as exc:
                 print(f"kernelmagic: {action} crashed the kernel: {exc}", file=sys.stderr)
-                print(exc.report, file=sys.stderr)
+                print(_explained_crash(workspace, exc), file=sys.stderr)
                 return code
+            except OperationStuck as exc:
+                print(f"kernelmagic: {exc}", file=sys.stderr)
+                print(_explained_stuck(workspace, exc, action), file=sys.stderr)
+                return code
+            for notice in change.notices:
+                print(f"kernelmagic: {notice}", file=sys.stderr)
             print(f"# {action}")
+            if change.omitted:
+                print(f"({change.omitted} earlier log lines left out)")
             for record in change.operation.log:
                 print(record.message)
     return 0
+
+
+def _crash_behind(workspace: Workspace, exc: ModuleError) -> CrashReport | None:
+    """The oops that made a module tool fail, as the console recorder cut it out."""
+    from kernelmagic.machine.crash import looks_like_crash
+
+    if not looks_like_crash("\n".join(exc.log)):
+        return None
+    console = workspace.vm.console
+    deadline = time.monotonic() + 2.0  # the report may still be arriving on the console
+    while not console.crashes and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return console.crashes[-1] if console.crashes else None
+
+
+def _explained_crash(workspace: Workspace, exc: KernelCrashed) -> str:
+    """The crash as a notebook shows it in text: plain words, the learner's file:line."""
+    if exc.crash is None:
+        return exc.report
+    from kernelmagic.notebook.views.crash import CrashView  # plain text; no IPython needed
+
+    return repr(CrashView(workspace.explain(exc.crash)))
+
+
+def _explained_stuck(workspace: Workspace, exc: OperationStuck, action: str) -> str:
+    """Where the stuck task waits, decoded to the learner's file:line."""
+    from kernelmagic.guest.fault_words import stuck_words
+    from kernelmagic.notebook.views.crash import StuckView
+
+    frames = workspace.explain_stack(exc.stack)
+    tool = action.split()[0]
+    what, hint = stuck_words(tool, frames, exc.state)
+    return repr(StuckView(exc, frames, what=what, hint=hint, command=" ".join(action.split()[:2])))
+
+
+def _progress(line: str) -> None:
+    print(f"kernelmagic: {line}", file=sys.stderr)
 
 
 def _cache_clean() -> int:
@@ -297,5 +369,3 @@ def _print_module_error(exc: ModuleError) -> None:
         print(f"  {line}", file=sys.stderr)
     if exc.hint:
         print(f"hint: {exc.hint}", file=sys.stderr)
-
-

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """The course: lesson checks (``check``), lesson helpers (``lesson``), student versions.
 
-Lessons use ``from kernelmagic.course import check`` and the helpers named here
-(``course.require_parameter``, ``course.guest_write``, ``course.user_program``).
+Lessons use ``from kernelmagic.course import check`` (a check cell runs its checks with
+``check.check_all``, which reports them all with hints in levels) and the helpers named
+here (``course.require_parameter``, ``course.guest_write``, ``course.user_program``).
 """
 
 from kernelmagic.course import check

@@ -2,44 +2,67 @@
 """Small checks that a lesson's exercise worked, verified in the lab VM.
 
 Each check looks at the guest (``/proc/modules``, the kernel log, a ``/proc``, ``/sys`` or
-``/dev`` path) and either returns a :class:`CheckResult`, which shows one green line in
-the notebook, or raises :class:`CheckFailed` with a hint in plain words. ``CheckFailed``
-is an ``AssertionError``, so a failed check marks the cell failed in JupyterLab, nbval
-and papermill, and reads like an assertion in pytest. Instructors use the same functions
-in their own lessons::
+``/dev`` path, what a ``write()`` returns) or at the module's build, and either returns a
+:class:`CheckResult` or raises :class:`CheckFailed` with a hint in plain words, given in
+levels (a pointer, then the API, then the shape of the code). A check cell runs all of
+its checks with :func:`check_all`, which first makes sure the module built, did not crash
+and is (or is not) loaded, then shows every result: "N of M checks passed"::
 
     from kernelmagic.course import check
-    check.module_loaded("hello")
-    check.log_contains("Hello, world!", hint="did you call pr_info() in hello_init?")
+
+    check.check_all(
+        lambda: check.log_contains("Hello, world!", since_load="hello",
+                                   hint=("look at hello_init", "pr_info()")),
+        lambda: check.param_value("hello", "name", "world"),
+        module="hello", loaded=True,
+    )
 
 Every check takes ``vm=``; without it, the checks use the VM given to :func:`use_vm`,
-else the lab VM of the current workspace (the notebook's, the one the magics use),
-started if none runs yet.
+else the lab VM of the current workspace (the notebook's), started if none runs yet.
 """
 
 from __future__ import annotations
 
-import html
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 
+from kernelmagic.course._guest import (
+    exists,
+    lab_vm,
+    last_build,
+    read,
+    short,
+    use_vm,
+    workspace,
+)
+from kernelmagic.course.dyndbg import debug_message
+from kernelmagic.course.memory import allocations_freed
+from kernelmagic.course.ready import CRASH_HINTS, check_all, module_ready
+from kernelmagic.course.results import CheckFailed, CheckReport, CheckResult, HintText
+from kernelmagic.course.writes import write_returns
 from kernelmagic.guest import kernel_log, kmod
 from kernelmagic.guest.kernel_log import LogMark, LogRecord
 from kernelmagic.guest.kmod import param_text
+from kernelmagic.guest.modinfo import read_modinfo
 from kernelmagic.guest.protocol import Guest
 from kernelmagic.names import kernel_module_name
-from kernelmagic.workspace import current as current_workspace
 
 __all__ = [
     "CheckFailed",
+    "CheckReport",
     "CheckResult",
+    "allocations_freed",
     "check_all",
+    "debug_message",
     "device_exists",
+    "exports_symbol",
+    "file_mode",
+    "file_reads",
     "lab_vm",
     "log_contains",
+    "modinfo_field",
     "module_loaded",
     "module_not_loaded",
+    "module_ready",
     "param_value",
     "path_absent",
     "path_exists",
@@ -47,86 +70,18 @@ __all__ = [
     "slab_objects",
     "sysfs_value",
     "use_vm",
+    "write_returns",
 ]
-
-_default_vm: Guest | None = None
-
-
-class CheckFailed(AssertionError):
-    """An exercise check did not pass; ``hint`` says what to look at."""
-
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__(f"{message}\nHint: {hint}" if hint else message)
-        self.message = message
-        self.hint = hint
-
-
-@dataclass(frozen=True)
-class CheckResult:
-    """A passed check: what was verified, and what was seen."""
-
-    what: str
-    seen: str = ""
-
-    def __repr__(self) -> str:
-        return f"check passed: {self.what}"
-
-    def _repr_html_(self) -> str:
-        return (
-            '<div style="color:#1a7f37"><b>&#10003; check passed:</b> '
-            f"{html.escape(self.what)}</div>"
-        )
-
-
-def lab_vm(vm: Guest | None = None) -> Guest:
-    """The VM a check runs against: ``vm`` if given, else the default.
-
-    The default is the VM given to :func:`use_vm`, else the current workspace's (in a
-    notebook, the lab VM the magics use, started if needed).
-    """
-    if vm is not None:
-        return vm
-    if _default_vm is not None:
-        return _default_vm
-    workspace = current_workspace()
-    if workspace is None:
-        raise CheckFailed(
-            "no lab VM to check against",
-            "pass vm=LabVM(...) or call kernelmagic.course.check.use_vm(vm) first",
-        )
-    return workspace.vm
-
-
-def use_vm(vm: Guest | None) -> None:
-    """Make ``vm`` the default for checks called without ``vm=`` (scripts, tests)."""
-    global _default_vm
-    _default_vm = vm
-
-
-def _read(vm: Guest, path: str) -> str | None:
-    """The text of a guest file, or None when it does not exist or cannot be read."""
-    result = vm.exec(["cat", path], timeout=15)
-    return result.stdout if result.exit_code == 0 else None
-
-
-def _exists(vm: Guest, path: str) -> bool:
-    return vm.exec(["test", "-e", path], timeout=15).exit_code == 0
-
-
-def _short(text: str, limit: int = 300) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + " …"
 
 
 # -- modules ---------------------------------------------------------------------------
 
 
-def module_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
+def module_loaded(name: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
     """The module is in ``/proc/modules`` (it loaded, and its init returned 0)."""
     vm = lab_vm(vm)
     name = kernel_module_name(name)
-    modules = kmod.lsmod(vm)
-    if any(m.name == name for m in modules):
+    if any(m.name == name for m in kmod.lsmod(vm)):
         return CheckResult(f"module {name} is loaded")
     raise CheckFailed(
         f"module {name} is not loaded",
@@ -136,7 +91,7 @@ def module_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> Chec
     )
 
 
-def module_not_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
+def module_not_loaded(name: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
     """The module is not in ``/proc/modules`` (it was unloaded, or never loaded)."""
     vm = lab_vm(vm)
     name = kernel_module_name(name)
@@ -146,14 +101,14 @@ def module_not_loaded(name: str, *, hint: str = "", vm: Guest | None = None) -> 
 
 
 def param_value(
-    module: str, param: str, expected: object, *, hint: str = "", vm: Guest | None = None
+    module: str, param: str, expected: object, *, hint: HintText = "", vm: Guest | None = None
 ) -> CheckResult:
     """``/sys/module/MODULE/parameters/PARAM`` reads ``expected`` (compared as text)."""
     vm = lab_vm(vm)
     module = kernel_module_name(module)
     path = f"/sys/module/{module}/parameters/{param}"
     want = param_text(expected)
-    text = _read(vm, path)
+    text = read(vm, path)
     if text is None:
         raise CheckFailed(
             f"{path} does not exist",
@@ -169,7 +124,76 @@ def param_value(
     return CheckResult(f"{module}.{param} is {want}", text)
 
 
-# -- kernel log ------------------------------------------------------------------------
+def file_mode(path: str, mode: int, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
+    """The guest file ``path`` has the permission bits ``mode`` (``0o644``, say)."""
+    vm = lab_vm(vm)
+    result = vm.exec(["stat", "-c", "%a %A", path], timeout=15)
+    if result.exit_code != 0:
+        raise CheckFailed(f"{path} does not exist", hint or "is the module loaded?")
+    octal, symbolic = result.stdout.split()
+    if int(octal, 8) != mode:
+        raise CheckFailed(
+            f"{path} has mode 0{octal} ({symbolic[1:]}), expected {mode:#o}".replace("0o", "0"),
+            hint or "the last argument of module_param() is the file's mode, in octal",
+        )
+    return CheckResult(f"{path} has mode {mode:#o} ({symbolic[1:]})".replace("0o", "0"))
+
+
+def modinfo_field(
+    module: str, field: str, expected: str | None = None, *, hint: HintText = "",
+) -> CheckResult:  # fmt: skip
+    """The last build's ``.ko`` has ``field`` in its ``.modinfo`` (equal to ``expected``).
+
+    Without ``expected`` any non-empty value passes. ``parmdesc:NAME`` asks for the
+    ``MODULE_PARM_DESC`` of parameter NAME.
+    """
+    build = last_build(module)
+    if build is None:
+        raise CheckFailed(f"{module} has no build in this notebook", "run its %%kmodule cell")
+    info = read_modinfo(build.ko_path)
+    if field.startswith("parmdesc:"):
+        param = field.split(":", 1)[1]
+        found = next((p for p in info.params if p.name == param), None)
+        value = found.description if found is not None else ""
+        label = f"a MODULE_PARM_DESC for {param}"
+    else:
+        value = ", ".join(info.fields.get(field, []))
+        label = field
+    if not value.strip() or (expected is not None and value != expected):
+        seen = f"it has {value!r}" if value else "it has none"
+        want = f" {expected!r}" if expected is not None else ""
+        raise CheckFailed(f"{module}.ko should have {label}{want}; {seen}",
+                          hint or f"MODULE_{field.upper()}(...) sets it")  # fmt: skip
+    return CheckResult(f"{module}.ko has {label} {value!r}")
+
+
+def exports_symbol(
+    module: str, symbol: str, *, gpl_only: bool | None = None, hint: HintText = "",
+) -> CheckResult:  # fmt: skip
+    """The last build of ``module`` exports ``symbol`` (its ``Module.symvers`` lists it).
+
+    ``gpl_only=True`` wants ``EXPORT_SYMBOL_GPL``, ``False`` plain ``EXPORT_SYMBOL``.
+    """
+    build = last_build(module)
+    if build is None:
+        raise CheckFailed(f"{module} has no build in this notebook", "run its %%kmodule cell")
+    try:
+        symvers = (build.build_dir / "Module.symvers").read_text()
+    except OSError:
+        symvers = ""
+    kind = next((parts[3] for parts in (line.split("\t") for line in symvers.splitlines())
+                 if len(parts) >= 4 and parts[1] == symbol), None)  # fmt: skip
+    want = {True: "EXPORT_SYMBOL_GPL", False: "EXPORT_SYMBOL", None: kind}[gpl_only]
+    if kind is None:
+        raise CheckFailed(f"{module} does not export {symbol}",
+                          hint or f"EXPORT_SYMBOL_GPL({symbol}); after its definition")  # fmt: skip
+    if kind != want:
+        raise CheckFailed(f"{module} exports {symbol} with {kind}, not {want}",
+                          hint or f"{want}({symbol});")  # fmt: skip
+    return CheckResult(f"{module} exports {symbol} ({kind})")
+
+
+# -- kernel log --------------------------------------------------------------------------
 
 
 def log_contains(
@@ -177,7 +201,7 @@ def log_contains(
     *,
     since_load: str | None = None,
     last: int = 200,
-    hint: str = "",
+    hint: HintText = "",
     vm: Guest | None = None,
 ) -> CheckResult:
     """The kernel log holds ``text`` (a substring, or a compiled regular expression).
@@ -206,9 +230,10 @@ def log_contains(
     where = f" since {since_load} was loaded" if since_load else ""
     if found is not None:
         return CheckResult(f"the kernel log has {label}{where}", found)
-    tail = "\n".join(messages[-8:])
+    own = [m for m in messages if since_load and kernel_module_name(since_load) in m.lower()]
+    tail = "\n".join((own or messages)[-8:]) or "(nothing)"
     raise CheckFailed(
-        f"the kernel log has no {label}{where}; its last lines are:\n{_short(tail, 800)}",
+        f"the kernel log has no {label}{where}; its last lines are:\n{short(tail, 800)}",
         hint
         or "check the spelling in your pr_info() call, and that the module was "
         "rebuilt and reloaded after your last edit",
@@ -217,8 +242,8 @@ def log_contains(
 
 def _load_mark(name: str) -> LogMark | None:
     """Where the workspace's last %insmod/%modprobe of ``name`` began, if it knows."""
-    workspace = current_workspace()
-    return workspace.load_marks.get(name) if workspace is not None else None
+    ws = workspace()
+    return ws.load_marks.get(name) if ws is not None else None
 
 
 def _since_load(records: list[LogRecord], name: str) -> list[LogRecord]:
@@ -236,48 +261,61 @@ def _since_load(records: list[LogRecord], name: str) -> list[LogRecord]:
     return records
 
 
-# -- files in /proc, /sys, /dev --------------------------------------------------------
+# -- files in /proc, /sys, /dev ----------------------------------------------------------
 
 
-def proc_contains(path: str, text: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
+def _content(vm: Guest, path: str, hint: HintText) -> str:
+    """The file's text; a failure says whether it is missing or could not be read."""
+    result = vm.exec(["cat", path], timeout=15)
+    if result.exit_code == 0:
+        return result.stdout
+    if not exists(vm, path):
+        raise CheckFailed(f"{path} does not exist", hint)
+    why = short(result.stderr) or f"exit status {result.exit_code}"
+    if result.exit_code >= 128:
+        why = f"the reader was killed (exit status {result.exit_code}): did the kernel oops?"
+    raise CheckFailed(f"{path} exists, but reading it failed: {why}", CRASH_HINTS)
+
+
+def proc_contains(
+    path: str, text: str, *, hint: HintText = "", vm: Guest | None = None
+) -> CheckResult:
     """The guest file ``path`` (usually under ``/proc``) exists and contains ``text``."""
     vm = lab_vm(vm)
-    content = _read(vm, path)
-    if content is None:
-        raise CheckFailed(
-            f"{path} does not exist",
-            hint or "is the module loaded, and did proc_create() get this name?",
-        )
+    content = _content(vm, path, "is the module loaded, and did proc_create() get this name?")
     if text not in content:
         raise CheckFailed(
-            f"{path} does not contain {text!r}; it reads:\n{_short(content)}",
+            f"{path} does not contain {text!r}; it reads:\n{short(content)}",
             hint or "look at the seq_printf()/seq_puts() calls in your show function",
         )
     return CheckResult(f"{path} contains {text!r}", content)
 
 
 def sysfs_value(
-    path: str, expected: object, *, hint: str = "", vm: Guest | None = None
+    path: str, expected: object, *, hint: HintText = "", vm: Guest | None = None
 ) -> CheckResult:
     """The sysfs file ``path`` reads ``expected`` (surrounding whitespace ignored)."""
+    return file_reads(path, expected, hint=hint or "look at your show() and store() functions",
+                      vm=vm)  # fmt: skip
+
+
+def file_reads(
+    path: str, expected: object, *, hint: HintText = "", vm: Guest | None = None
+) -> CheckResult:
+    """The guest file ``path`` reads exactly ``expected`` (surrounding whitespace ignored)."""
     vm = lab_vm(vm)
     want = str(expected).strip()
-    content = _read(vm, path)
-    if content is None:
-        raise CheckFailed(
-            f"{path} does not exist",
-            hint or "is the module loaded, and are the kobject and attribute names right?",
-        )
+    content = _content(vm, path, "is the module loaded, and is the file's name right?")
     if content.strip() != want:
         raise CheckFailed(
-            f"{path} reads {content.strip()!r}, expected {want!r}",
-            hint or "look at your show() and store() functions",
+            f"{path} reads {short(content.strip(), 120)!r}, expected {short(want, 120)!r}",
+            hint or "look at the function that gives the file its content",
         )
-    return CheckResult(f"{path} reads {want!r}", content)
+    return CheckResult(f"{path} reads {short(want, 60)!r}", content)
 
 
 def device_exists(
-    path: str, *, char: bool = True, hint: str = "", vm: Guest | None = None
+    path: str, *, char: bool = True, hint: HintText = "", vm: Guest | None = None
 ) -> CheckResult:
     """``path`` exists in the guest and, with ``char``, is a character device."""
     vm = lab_vm(vm)
@@ -285,23 +323,23 @@ def device_exists(
     if vm.exec(["test", flag, path], timeout=15).exit_code == 0:
         return CheckResult(f"{path} exists" + (" and is a character device" if char else ""))
     raise CheckFailed(
-        f"{path} is {'not a character device' if _exists(vm, path) else 'missing'}",
+        f"{path} is {'not a character device' if exists(vm, path) else 'missing'}",
         hint or "is the module loaded, and did misc_register() succeed (see the log)?",
     )
 
 
-def path_exists(path: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
+def path_exists(path: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
     """``path`` exists in the guest (a file, a folder or a link, such as a sysfs entry)."""
     vm = lab_vm(vm)
-    if _exists(vm, path):
+    if exists(vm, path):
         return CheckResult(f"{path} exists")
     raise CheckFailed(f"{path} does not exist", hint or "is the module loaded?")
 
 
-def path_absent(path: str, *, hint: str = "", vm: Guest | None = None) -> CheckResult:
+def path_absent(path: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
     """``path`` does not exist in the guest (the module cleaned up after itself)."""
     vm = lab_vm(vm)
-    if not _exists(vm, path):
+    if not exists(vm, path):
         return CheckResult(f"{path} is gone")
     raise CheckFailed(
         f"{path} still exists", hint or "the exit function must remove what init created"
@@ -315,14 +353,9 @@ def slab_objects(cache: str, *, vm: Guest | None = None) -> int | None:
     own (it appears only as a link in ``/sys/kernel/slab``).
     """
     vm = lab_vm(vm)
-    text = _read(vm, "/proc/slabinfo") or ""
+    text = read(vm, "/proc/slabinfo") or ""
     for line in text.splitlines():
         parts = line.split()
         if parts and parts[0] == cache:
             return int(parts[1])
     return None
-
-
-def check_all(*checks: Callable[[], CheckResult]) -> list[CheckResult]:
-    """Run several checks; the first failure raises."""
-    return [c() for c in checks]

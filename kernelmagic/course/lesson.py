@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from kernelmagic import paths
-from kernelmagic.course.check import lab_vm
+from kernelmagic.course._guest import lab_vm
 from kernelmagic.errors import BuildError, UsageError
 from kernelmagic.guest.protocol import Guest
 from kernelmagic.names import check_identifier

@@ -5,50 +5,72 @@ The console recorder cuts a report (oops, BUG, WARN, panic, lockup, hung task) o
 the serial console. Here it is read the way a kernel engineer would read it: the first
 lines say what went wrong and at which address; the ``RIP:`` line and the call trace
 say where. Frames in the learner's module are decoded to file and line from the
-``.ko``'s DWARF (:mod:`kernelmagic.kbuild.decode`); kernel frames keep their names.
+``.ko``'s DWARF (:mod:`kernelmagic.kbuild.decode`) and then to the learner's own cell
+or file (:func:`kernelmagic.kbuild.sources.source_line`); kernel frames keep their
+names. A stuck task's ``/proc/PID/stack`` is decoded the same way (:func:`explain_stack`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from kernelmagic.guest.fault_words import describe, during, stuck_words
 from kernelmagic.kbuild.decode import SourcePlace, decode_address
+from kernelmagic.kbuild.sources import CellSource, SourceLine, source_line
 from kernelmagic.machine.crash import CrashReport
 
-__all__ = ["TAINT_NOTE", "Fault", "Frame", "describe", "explain", "frames_of"]
+__all__ = [
+    "TAINT_NOTE",
+    "Fault",
+    "FilesOf",
+    "Frame",
+    "KoOf",
+    "describe",
+    "during",
+    "explain",
+    "explain_stack",
+    "frames_of",
+    "stack_frames",
+    "stuck_words",
+]
+
+#: Finds the ``.ko`` this notebook (or run) built for a module name, if any.
+KoOf = Callable[[str], Path | None]
+#: Finds the learner's files of a module (by file name), if any.
+FilesOf = Callable[[str], Mapping[str, CellSource] | None]
 
 TAINT_NOTE = (
     "The kernel keeps running, but it is tainted (D: it died once): its state may be "
     "damaged and later results cannot be trusted. %vm restart gives you a clean one."
 )
 
-# " ? do_one_initcall+0x59/0x220" or "crash_init+0x13/0x1000 [crash]" in a call trace.
+# " ? do_one_initcall+0x59/0x220" or "crash_init+0x13/0x1000 [crash]" in a call trace;
+# "[<0>] msleep+0x29/0x40" in /proc/PID/stack.
 _TRACE_LINE = re.compile(
-    r"^\s+(?P<unreliable>\? )?(?P<function>[\w.]+)\+0x(?P<offset>[0-9a-f]+)/0x[0-9a-f]+"
-    r"(?: \[(?P<module>\w+)\])?\s*$"
+    r"^\s*(?:\[<[0-9a-f]+>\]\s*)?(?P<unreliable>\? )?(?P<function>[\w.]+)\+0x(?P<offset>[0-9a-f]+)"
+    r"/0x[0-9a-f]+(?: \[(?P<module>\w+)\])?\s*$"
 )
 _RIP_LINE = re.compile(
     r"^RIP: [0-9a-f]{4}:(?P<function>[\w.]+)\+0x(?P<offset>[0-9a-f]+)/0x[0-9a-f]+"
     r"(?: \[(?P<module>\w+)\])?"
 )
-_ADDRESS = re.compile(r"address:? (?:0x)?(?P<address>[0-9a-f]{8,16})\b")
-_NON_CANONICAL = re.compile(r"non-canonical address (?:0x)?(?P<address>[0-9a-f]+)")
-_BUG_AT = re.compile(r"kernel BUG at (?P<location>[^\s!]+:\d+)")
-_STUCK = re.compile(r"stuck for (?P<seconds>\d+)s")
-_BLOCKED = re.compile(r"blocked for more than (?P<seconds>\d+) seconds")
-
-USER_SPACE_END = 0x0000_8000_0000_0000  # x86-64: user space is the lower half
-MODULE_AREA = 0xFFFF_FFFF_C000_0000  # x86-64: where modules are loaded (nokaslr)
-SLAB_POISON = "6b6b6b6b"  # POISON_FREE, written into freed objects with slab poisoning
-LIST_POISON = ("dead000000000100", "dead000000000122")  # LIST_POISON1/2 after list_del()
+# "<IRQ>", "</IRQ>", "<TASK>", "<NMI>", "<SOFTIRQ>": which stack the frames below are on.
+_CONTEXT = re.compile(r"^\s*<(?P<end>/)?(?P<name>IRQ|TASK|NMI|SOFTIRQ)>\s*$")
+_END_TRACE = re.compile(r"---\[ end trace [0-9a-f]+ \]---")
 
 
 @dataclass(frozen=True)
 class Frame:
-    """One place of a report: the faulting ``RIP`` or a call-trace frame."""
+    """One place of a report: the faulting ``RIP`` or a call-trace frame.
+
+    ``context`` is the stack it was found on ("IRQ" for an interrupt, "TASK" for a
+    process, "" when the report does not say). ``places`` is where it is in the C,
+    innermost (inlined) first; a place with ``source`` is in the learner's own code.
+    """
 
     function: str
     offset: int
@@ -56,36 +78,73 @@ class Frame:
     unreliable: bool = False  # "?": a stale return address found on the stack
     is_rip: bool = False
     places: tuple[SourcePlace, ...] = ()
+    context: str = ""
+    count: int = 1  # how many times the trace lists it (recursion)
 
     @property
     def text(self) -> str:
         module = f" [{self.module}]" if self.module else ""
         return f"{self.function}+{self.offset:#x}{module}"
 
+    @property
+    def learner_place(self) -> SourcePlace | None:
+        """The innermost place in the learner's own code (inlined kernel helpers skipped)."""
+        return next((p for p in self.places if p.source is not None), None)
+
 
 @dataclass(frozen=True)
 class Fault:
-    """A report and what it means: ``what`` in plain words, ``hint`` for the learner."""
+    """A report and what it means: ``what`` in plain words, ``hint`` for the learner.
+
+    ``during`` says what the code was doing ("in the module's init", "in a timer
+    callback"); ``notes`` are extra lines (the taint, a panic in an interrupt).
+    """
 
     report: CrashReport
     what: str
     hint: str = ""
     frames: tuple[Frame, ...] = ()
     notes: tuple[str, ...] = field(default=())
+    during: str = ""
 
     @property
     def site(self) -> Frame | None:
-        """The first frame decoded to the learner's source: where to look first."""
-        return next((f for f in self.frames if f.places and not f.unreliable), None) or next(
-            (f for f in self.frames if f.places), None
+        """The first frame in the learner's source: where to look first.
+
+        Reliable frames first; then any decoded frame, then the first frame in a module.
+        """
+        frames = self.frames
+        return (
+            next((f for f in frames if f.learner_place and not f.unreliable), None)
+            or next((f for f in frames if f.places and not f.unreliable), None)
+            or next((f for f in frames if f.places), None)
+            or next((f for f in frames if f.module and not f.unreliable), None)
         )
+
+    @property
+    def line(self) -> SourceLine | None:
+        """The learner's line at the site, when it could be decoded."""
+        site = self.site
+        place = site.learner_place if site else None
+        return place.source if place else None
 
 
 def frames_of(report: CrashReport) -> list[Frame]:
-    """The ``RIP:`` lines and call-trace frames of a report, in order, once each."""
+    """The ``RIP:`` lines and call-trace frames of a report, in order, once each.
+
+    Reading stops at the first ``end trace``: after it the kernel reprints the
+    registers of the first oops of the boot, which may be another one.
+    """
     frames: list[Frame] = []
-    seen: set[tuple[str, int, bool]] = set()
+    seen: dict[tuple[str, int, bool], int] = {}
+    context = ""
     for line in report.report.splitlines():
+        if _END_TRACE.search(line):
+            break
+        ctx = _CONTEXT.match(line)
+        if ctx:
+            context = "TASK" if ctx["end"] and ctx["name"] != "TASK" else ctx["name"]
+            continue
         rip = _RIP_LINE.match(line)
         trace = None if rip else _TRACE_LINE.match(line)
         match = rip or trace
@@ -97,120 +156,83 @@ def frames_of(report: CrashReport) -> list[Frame]:
             module=match["module"],
             unreliable=bool(trace and trace["unreliable"]),
             is_rip=rip is not None,
+            context=context,
         )
         key = (frame.function, frame.offset, frame.is_rip)
-        if key not in seen:
-            seen.add(key)
+        if key in seen:
+            index = seen[key]
+            frames[index] = dataclasses.replace(frames[index], count=frames[index].count + 1)
+        else:
+            seen[key] = len(frames)
             frames.append(frame)
     return frames
 
 
-def describe(report: CrashReport) -> tuple[str, str]:
-    """``(what happened, a hint)`` in plain words, from the report's own first lines."""
-    text = report.report
-    head = "\n".join(text.splitlines()[:8])
-    kind = report.kind
-    if kind == "soft lockup" or kind == "rcu stall":
-        seconds = _STUCK.search(head)
-        held = f" for {seconds['seconds']} s" if seconds else ""
-        return (
-            f"a CPU ran kernel code{held} without ever giving the CPU back (a busy loop)",
-            "a loop that waits for something must sleep (msleep, wait_event) or end; "
-            "a loop with interrupts off stops the whole CPU",
-        )
-    if kind == "hung task":
-        seconds = _BLOCKED.search(head)
-        held = f" for more than {seconds['seconds']} s" if seconds else ""
-        return (
-            f"a task slept{held} and nothing woke it",
-            "look for a lock taken twice or in opposite orders, or a wait whose "
-            "condition never becomes true",
-        )
-    if kind == "warning":
-        return ("a WARN_ON() or WARN() fired: the kernel found something wrong and went on", "")
-    if "scheduling while atomic" in head:
-        return (
-            "the code slept (or called something that sleeps) where sleeping is not allowed",
-            "no msleep, mutex_lock, kmalloc(GFP_KERNEL) or copy_*_user under a spinlock "
-            "or in an interrupt or timer",
-        )
-    if "stack guard page" in head or "stack overflow" in head or "stack-protector" in head:
-        return (
-            "the kernel stack overflowed (or a buffer on it was overrun)",
-            "kernel stacks are 16 KiB: no deep recursion, no large local arrays "
-            "(kmalloc them)",
-        )
-    if "divide error" in head:
-        return ("a division by zero", "check the divisor before dividing")
-    bug_at = _BUG_AT.search(head)
-    if bug_at or "invalid opcode" in head:
-        where = f" at {bug_at['location'].rsplit('/', 1)[-1]}" if bug_at else ""
-        return (f"a BUG() or BUG_ON() fired{where}: the code declared this state impossible", "")
-    non_canonical = _NON_CANONICAL.search(head)
-    if non_canonical:
-        return _pointer_words(non_canonical["address"], gpf=True)
-    if "NULL pointer dereference" in head:
-        address = _ADDRESS.search(head)
-        value = int(address["address"], 16) if address else 0
-        what = "a NULL pointer dereference"
-        if value:
-            what += f" (address {value:#x}: a field at that offset of a NULL struct pointer)"
-        return (what, "check the pointer (and kmalloc's result) before using it")
-    address = _ADDRESS.search(head)
-    if address:
-        return _pointer_words(address["address"], gpf=False)
-    if kind == "panic":
-        return ("the kernel panicked: it stopped, as it could not go on safely", "")
-    if kind == "general protection fault":
-        return ("a general protection fault: an access the CPU refused", "")
-    return (f"a kernel {kind}", "")
+def stack_frames(stack: Sequence[str]) -> list[Frame]:
+    """Frames of a task's kernel stack (``/proc/PID/stack`` or a hung-task trace).
+
+    Every one is a return address, so the caller decodes each at the call before it.
+    """
+    frames = []
+    for line in stack:
+        match = _TRACE_LINE.match(line)
+        if match is not None:
+            frames.append(Frame(match["function"], int(match["offset"], 16), match["module"],
+                                unreliable=bool(match["unreliable"])))  # fmt: skip
+    return frames
 
 
-def _pointer_words(address_hex: str, *, gpf: bool) -> tuple[str, str]:
-    value = int(address_hex, 16)
-    if SLAB_POISON in address_hex:
-        return (
-            f"a use after free: the address {value:#x} is the poison written into freed memory",
-            "do not use an object after kfree(); set the pointer to NULL when you free it",
-        )
-    if any(p in address_hex for p in LIST_POISON):
-        return (
-            f"a list entry used after list_del() (address {value:#x} is list poison)",
-            "do not walk or delete an entry twice; use list_for_each_entry_safe to delete "
-            "while walking",
-        )
-    if value < USER_SPACE_END and not gpf:
-        return (
-            f"the kernel dereferenced a user-space pointer ({value:#x})",
-            "a __user pointer must never be dereferenced in the kernel: copy the data with "
-            "copy_from_user() / copy_to_user()",
-        )
-    if value >= MODULE_AREA:
-        return (
-            f"an access to {value:#x}, in the module area: often code or data of a module "
-            "that was already unloaded",
-            "a timer, work item or callback that outlives the module's exit runs freed code: "
-            "stop them all in the exit function (del_timer_sync, cancel_work_sync)",
-        )
-    if gpf:
-        return (f"an access through a corrupt pointer ({value:#x})", "")
-    return (f"an access to an unmapped kernel address ({value:#x})", "")
+def _decode(frame: Frame, ko_of: KoOf, files_of: FilesOf | None) -> Frame:
+    ko = ko_of(frame.module) if frame.module else None
+    if ko is None:
+        return frame
+    places = decode_address(ko, frame.function, frame.offset, return_address=not frame.is_rip)
+    files = files_of(frame.module) if files_of is not None and frame.module else None
+    if files:
+        places = [_in_learner_source(p, ko, files) for p in places]
+    return dataclasses.replace(frame, places=tuple(places))
 
 
-def explain(report: CrashReport, ko_of: Callable[[str], Path | None]) -> Fault:
-    """The report with its module frames decoded; ``ko_of(module)`` finds a ``.ko``."""
+def _in_learner_source(
+    place: SourcePlace, ko: Path, files: Mapping[str, CellSource]
+) -> SourcePlace:
+    """``place`` with its line in the learner's cell, if its file is one of the module's.
+
+    kbuild compiles in the build folder, next to the ``.ko``; a header of the kernel
+    that happens to share a file name with a learner's file lies elsewhere.
+    """
+    path = Path(place.file)
+    if path.is_absolute() and path.parent.resolve() != ko.parent.resolve():
+        return place
+    line = source_line(files, path.name, place.line)
+    return dataclasses.replace(place, source=line) if line is not None else place
+
+
+def explain(report: CrashReport, ko_of: KoOf, files_of: FilesOf | None = None) -> Fault:
+    """The report with its module frames decoded; ``ko_of(module)`` finds a ``.ko``.
+
+    With ``files_of``, decoded places that are in the learner's files also carry
+    that line of the learner's cell (or file), as the learner numbers it.
+    """
     what, hint = describe(report)
-    decoded: list[Frame] = []
-    for frame in frames_of(report):
-        ko = ko_of(frame.module) if frame.module else None
-        places: tuple[SourcePlace, ...] = ()
-        if ko is not None:
-            places = tuple(
-                decode_address(ko, frame.function, frame.offset, return_address=not frame.is_rip)
-            )
-        decoded.append(
-            Frame(frame.function, frame.offset, frame.module, frame.unreliable, frame.is_rip,
-                  places)
-        )  # fmt: skip
-    notes = () if report.fatal or report.kind == "warning" else (TAINT_NOTE,)
-    return Fault(report, what, hint, tuple(decoded), notes)
+    found = frames_of(report)
+    if not found and report.function is not None and report.offset is not None:
+        # A report cut short before its RIP line: where the parser saw it happen.
+        found = [Frame(report.function, report.offset, report.module, is_rip=True)]
+    frames = tuple(_decode(frame, ko_of, files_of) for frame in found)
+    notes: list[str] = []
+    if "Fatal exception in interrupt" in report.report:
+        notes.append(
+            "the kernel stopped (panic): it cannot survive a fault in interrupt or exception "
+            'context ("Fatal exception in interrupt"), such as one in a timer callback'
+        )
+    if not report.fatal and report.kind != "warning":
+        notes.append(TAINT_NOTE)
+    return Fault(report, what, hint, frames, tuple(notes), during(frames))
+
+
+def explain_stack(
+    stack: Sequence[str], ko_of: KoOf, files_of: FilesOf | None = None
+) -> tuple[Frame, ...]:
+    """A stuck task's kernel stack, its module frames decoded to the learner's lines."""
+    return tuple(_decode(frame, ko_of, files_of) for frame in stack_frames(stack))

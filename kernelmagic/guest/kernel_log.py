@@ -32,6 +32,7 @@ __all__ = [
     "log_since",
     "mark_of",
     "parse_dmesg",
+    "parse_kmsg",
     "parse_level",
     "records_after",
 ]
@@ -65,18 +66,25 @@ _ALIASES: dict[str, int] = {
 # "<6>[    1.234567] hello: Hello, world!"; the timestamp is absent without PRINTK_TIME.
 _RECORD = re.compile(r"^<(?P<prio>\d+)>(?:\[\s*(?P<ts>\d+\.\d+)\] ?)?(?P<msg>.*)$")
 
+_KMSG_ESCAPE = re.compile(r"\\x([0-9a-fA-F]{2})")
+
 #: Level given to text that precedes the first record (a log that starts mid-record).
 _ORPHAN_LEVEL = 4
 
 
 @dataclasses.dataclass(frozen=True)
 class LogRecord:
-    """One kernel log record; ``message`` may span lines (continuations joined by \\n)."""
+    """One kernel log record; ``message`` may span lines (continuations joined by \\n).
+
+    ``sequence`` is the kernel's record number when the record was read from
+    ``/dev/kmsg`` (``dmesg -r`` does not show it).
+    """
 
     level: int
     facility: int
     timestamp: float
     message: str
+    sequence: int | None = None
 
     @property
     def level_name(self) -> str:
@@ -125,6 +133,26 @@ def parse_dmesg(text: str) -> list[LogRecord]:
         else:
             records.append(LogRecord(_ORPHAN_LEVEL, 0, 0.0, line))
     return records
+
+
+def parse_kmsg(line: str) -> LogRecord | None:
+    """One ``/dev/kmsg`` record, ``PRI,SEQ,TS_US,FLAGS;TEXT``; None if it is not one.
+
+    The kernel writes every byte below 32, from 127 up, and ``\\`` as ``\\xNN``, so one
+    record is one line; the bytes are restored and decoded as UTF-8, a byte that is not
+    UTF-8 becoming U+FFFD (a module may print anything).
+    """
+    head, sep, text = line.partition(";")
+    fields = head.split(",")
+    if not sep or len(fields) < 3:
+        return None
+    try:
+        prio, seq, usec = int(fields[0]), int(fields[1]), int(fields[2])
+    except ValueError:
+        return None
+    raw = _KMSG_ESCAPE.sub(lambda m: chr(int(m[1], 16)), text).encode("latin-1", "replace")
+    message = raw.decode("utf-8", errors="replace")
+    return LogRecord(prio & 7, prio >> 3, usec / 1e6, message, sequence=seq)
 
 
 def mark_of(records: Sequence[LogRecord]) -> LogMark | None:

@@ -2,28 +2,29 @@
 """Loading, unloading and inspecting modules in the lab VM.
 
 Every guest command goes as an argv through the agent, never through a shell. Load and
-unload results carry exactly the kernel log records the operation produced (a log mark
-before, the records after it: ``kernel_log.py``). A refusal becomes a ``ModuleError``
-with a hint a learner can act on (``refusals.py``).
+unload results carry exactly the kernel log records the operation produced: insmod and
+rmmod through the guest helper, one exchange each, with a deadline (``modop.py``);
+modprobe through kmod's tool between two log reads (``kernel_log.py``). A refusal
+becomes a ``ModuleError`` with a hint a learner can act on (``refusals.py``).
 """
 
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from kernelmagic.errors import UsageError
-from kernelmagic.guest import refusals
-from kernelmagic.guest.kernel_log import LogRecord, log_mark, log_since
+from kernelmagic.guest import modop, refusals
+from kernelmagic.guest.kernel_log import LogMark, LogRecord, log_mark, log_since
 from kernelmagic.guest.modinfo import ModuleInfo, parse_modinfo_output, read_modinfo
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.machine.exec_result import ExecResult
+from kernelmagic.guest.watched import MODOP, Watch, run_watched
 from kernelmagic.names import kernel_module_name
 
 __all__ = [
+    "DEFAULT_TIMEOUT",
     "EXTRA_DIR",
     "LoadedModule",
     "ModuleOperation",
@@ -35,12 +36,16 @@ __all__ = [
     "lsmod",
     "modinfo",
     "modprobe",
+    "module_state",
+    "operations_running",
     "param_text",
     "parse_proc_modules",
     "rmmod",
 ]
 
 EXTRA_DIR = "/lib/modules/{release}/extra"
+#: Seconds an init or exit may run without a new kernel log line (up to 60 s in all).
+DEFAULT_TIMEOUT = modop.DEFAULT_TIMEOUT
 
 
 @dataclass(frozen=True)
@@ -56,13 +61,21 @@ class LoadedModule:
 
 @dataclass
 class ModuleOperation:
-    """The outcome of insmod, rmmod or modprobe: what ran and what the kernel logged."""
+    """The outcome of insmod, rmmod or modprobe: what ran and what the kernel logged.
+
+    ``log`` holds at most the last ``modop.KEEP_RECORDS`` records; ``omitted`` counts
+    those left out, ``lost`` those of them that the kernel overwrote before they could
+    be read (a flood wraps its log buffer). ``mark`` is where the log stood before.
+    """
 
     action: str
     module: str
     argv: list[str]
     log: list[LogRecord] = field(default_factory=list)
     duration: float = 0.0
+    omitted: int = 0
+    lost: int = 0
+    mark: LogMark | None = None
 
     @property
     def log_text(self) -> str:
@@ -70,19 +83,10 @@ class ModuleOperation:
 
     def __repr__(self) -> str:
         lines = [f"{self.action} {self.module}: ok"]
+        if self.omitted:
+            lines.append(f"  ({self.omitted} earlier log lines left out)")
         lines += [f"  {r.message}" for r in self.log]
         return "\n".join(lines)
-
-
-def _run_logged(
-    vm: Guest, argv: list[str], timeout: float
-) -> tuple[ExecResult, list[LogRecord], float]:
-    """Run a module tool in the guest; return its result, the records it logged, its time."""
-    mark = log_mark(vm)
-    started = time.monotonic()
-    result = vm.exec(argv, timeout=timeout)
-    duration = time.monotonic() - started
-    return result, log_since(vm, mark), duration
 
 
 # -- parameters ----------------------------------------------------------------------
@@ -140,7 +144,8 @@ def insmod(
     *,
     info: ModuleInfo | None = None,
     symbol_sources: Sequence[Path] | None = None,
-    timeout: float = 60.0,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str], None] | None = None,
 ) -> ModuleOperation:
     """Load a ``.ko`` from the host's build share; raise ModuleError with a hint on refusal.
 
@@ -149,37 +154,86 @@ def insmod(
     ``Module.symvers``, always read, they name the module to load first when the
     kernel reports an unknown symbol; nothing else is searched, so the hint does not
     depend on what happens to be in the build cache.
+
+    An init that goes ``timeout`` seconds without a new kernel log line (60 s at most)
+    raises OperationStuck; ``progress`` hears about it once a second meanwhile.
     """
     info = info or read_modinfo(ko)
     args = kernel_params(params)
-    argv = ["insmod", vm.guest_path(ko), *args]
-    result, records, duration = _run_logged(vm, argv, timeout)
-    if result.exit_code != 0:
-        raise refusals.load_error(vm, info, argv, result, records, symbol_sources or ())
-    return ModuleOperation("insmod", info.name, argv, records, duration)
+    path = vm.guest_path(ko)
+    vm.wait_settled()  # the guest's own start-up records are not this load's
+    argv = ["insmod", path, *args]
+    report, duration = modop.run_module_op(
+        vm, "insmod", info.name, [path, *args], timeout=timeout, progress=progress
+    )
+    if not report.ok:
+        raise refusals.load_error(vm, info, argv, report, symbol_sources or ())
+    return _operation("insmod", info.name, argv, report, duration)
 
 
-def rmmod(vm: Guest, name: str, *, force: bool = False, timeout: float = 60.0) -> ModuleOperation:
-    """Unload a module by name (``-`` or ``_``, as the kernel does not care)."""
+def rmmod(
+    vm: Guest,
+    name: str,
+    *,
+    force: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str], None] | None = None,
+) -> ModuleOperation:
+    """Unload a module by name (``-`` or ``_``, as the kernel does not care).
+
+    Deadline and ``progress`` as for :func:`insmod`, for the module's exit function.
+    """
     name = kernel_module_name(name)
+    vm.wait_settled()
     argv = ["rmmod", *(["-f"] if force else []), name]
-    result, records, duration = _run_logged(vm, argv, timeout)
-    if result.exit_code != 0:
-        raise refusals.unload_error(name, result, records)
-    return ModuleOperation("rmmod", name, argv, records, duration)
+    report, duration = modop.run_module_op(
+        vm, "rmmod", name, argv[1:], timeout=timeout, progress=progress
+    )
+    if not report.ok:
+        raise refusals.unload_error(name, report)
+    return _operation("rmmod", name, argv, report, duration)
+
+
+def _operation(
+    action: str, module: str, argv: list[str], report: modop.HelperReport, duration: float
+) -> ModuleOperation:
+    return ModuleOperation(
+        action, module, argv, report.records, duration, omitted=report.omitted,
+        lost=report.lost, mark=report.mark,
+    )  # fmt: skip
 
 
 def modprobe(
-    vm: Guest, name: str, params: Sequence[str] = (), *, remove: bool = False,
-    timeout: float = 60.0,
-) -> ModuleOperation:  # fmt: skip
-    """Load (or with ``remove`` unload) a module and its dependencies by name."""
+    vm: Guest,
+    name: str,
+    params: Sequence[str] = (),
+    *,
+    remove: bool = False,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str], None] | None = None,
+) -> ModuleOperation:
+    """Load (or with ``remove`` unload) a module and its dependencies by name.
+
+    kmod's own tool, which resolves the dependencies, between two reads of the log.
+    At ``timeout`` seconds it raises OperationStuck, as insmod and rmmod do.
+    """
     name = kernel_module_name(name)
     argv = ["modprobe", *(["-r"] if remove else []), name, *kernel_params(params)]
-    result, records, duration = _run_logged(vm, argv, timeout)
-    if result.exit_code != 0:
-        raise refusals.modprobe_error(name, remove, result, records)
-    return ModuleOperation("modprobe -r" if remove else "modprobe", name, argv, records, duration)
+    action = "modprobe -r" if remove else "modprobe"
+    phase = "exit" if remove else "init"
+    mark = log_mark(vm)
+
+    def describe(seconds: float, busy: bool) -> str:
+        return f"{action} {name}: {phase} has not returned after {seconds:.0f} s"
+
+    timeout = min(max(float(timeout), 0.1), modop.MAX_TIMEOUT)
+    outcome = run_watched(vm, argv, Watch(timeout, timeout, describe, progress))
+    if outcome.result is None:
+        raise modop.stuck_error(action, name, argv, outcome, timeout, phase=phase)
+    records = log_since(vm, mark)
+    if outcome.result.exit_code != 0:
+        raise refusals.modprobe_error(name, remove, outcome.result, records)
+    return ModuleOperation(action, name, argv, records, outcome.seconds, mark=mark)
 
 
 def install(vm: Guest, ko: Path, *, info: ModuleInfo | None = None) -> str:
@@ -210,6 +264,21 @@ def parse_proc_modules(text: str) -> list[LoadedModule]:
         used_by = [u for u in parts[3].strip(",").split(",") if u and u != "-"]
         modules.append(LoadedModule(parts[0], int(parts[1]), int(parts[2]), used_by, parts[4]))
     return modules
+
+
+def operations_running(vm: Guest) -> list[str]:
+    """Module operations still running in the guest (``"123 insmod"``), e.g. after Ctrl-C.
+
+    An insmod stuck in a module's init cannot be stopped; the caller restarts the VM.
+    """
+    result = vm.exec([MODOP, "running"], timeout=10, check=True)
+    return [line.partition(" ")[2] for line in result.stdout.splitlines() if line.strip()]
+
+
+def module_state(vm: Guest, name: str) -> str | None:
+    """``Live``, ``Loading`` or ``Unloading`` as ``/proc/modules`` says; None if not loaded."""
+    wanted = kernel_module_name(name)
+    return next((m.state for m in lsmod(vm) if m.name == wanted), None)
 
 
 def is_loaded(vm: Guest, name: str) -> bool:

@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: MIT
 """When the guest refuses a module operation: the error, with a hint a learner can act on.
 
-kmod prints one terse line ("Unknown symbol in module", "File exists"), and the kernel
-log holds the detail ("Unknown symbol provider_add"). Together they say what to do:
+The operation gives one terse line in kmod's words ("Unknown symbol in module", "File
+exists"), and the kernel log holds the detail ("Unknown symbol provider_add"), or the
+module's state (``[Loading]`` after an init that never returned). Together they say what to do:
 load another module first, unload this one first, fix a parameter's value. The hints
 name the lab's magics (``%rmmod``, ``%modprobe``), as that is where a learner reads them.
 """
@@ -18,6 +19,8 @@ from pathlib import Path
 from kernelmagic.errors import ModuleError, SetupError
 from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.guest.modinfo import ModuleInfo
+from kernelmagic.guest.modop import HelperReport, kmod_message
+from kernelmagic.guest.modop import errno_name as modop_errno_name
 from kernelmagic.guest.protocol import Guest
 from kernelmagic.machine.exec_result import ExecResult
 
@@ -58,12 +61,13 @@ def errno_from_message(message: str) -> str:
 
 
 def load_error(
-    vm: Guest, info: ModuleInfo, argv: list[str], result: ExecResult, records: list[LogRecord],
+    vm: Guest, info: ModuleInfo, argv: list[str], report: HelperReport,
     symbol_sources: Sequence[Path],
 ) -> ModuleError:  # fmt: skip
-    """The error for a refused insmod, its hint read from kmod's message and the log."""
-    message = tool_message(result)
-    errno_name = errno_from_message(message)
+    """The error for a refused insmod, its hint read from the errno and the log."""
+    message = kmod_message("insmod", argv[1], report)
+    errno_name = modop_errno_name(report)
+    records = report.records
     log = [r.message for r in records]
     hint = ""
     unknown = [m.group(1) for r in records if (m := re.search(r"Unknown symbol (\w+)", r.message))]
@@ -83,10 +87,16 @@ def load_error(
         param = info.param(pname)
         ptype = f" of type {param.type}" if param and param.type else ""
         hint = f"{value!r} is not a valid value for parameter {pname}{ptype}"
-    elif message.startswith("could not load module"):
+    elif report.outcome == "open":
         hint = f"insmod could not open {argv[1]} in the guest; the kernel never saw the module"
     elif errno_name == "ENOEXEC":
         hint = "the .ko does not match this kernel (was it built for another kernel?)"
+    elif errno_name in ("EKEYREJECTED", "ENOKEY"):
+        hint = (
+            "the kernel refused the module's signature before running any of its code: "
+            "it is unsigned or signed by a key the kernel does not trust, and signatures "
+            "are enforced (module.sig_enforce, or lockdown under Secure Boot)"
+        )
     elif errno_name:
         code = getattr(errno, errno_name, 0)
         hint = (
@@ -95,25 +105,40 @@ def load_error(
         )
     return ModuleError(
         f"insmod {info.name} failed: {message}", module=info.name, errno_name=errno_name,
-        hint=hint, output=result.stderr + result.stdout, log=log,
+        hint=hint, output=_kmod_output("insmod", report, message), log=log,
     )  # fmt: skip
 
 
-def unload_error(name: str, result: ExecResult, records: list[LogRecord]) -> ModuleError:
+def unload_error(name: str, report: HelperReport) -> ModuleError:
     """The error for a refused rmmod: not loaded, in use, busy, or without an exit function."""
-    message = tool_message(result)
+    message = kmod_message("rmmod", name, report)
+    errno_name = modop_errno_name(report)
     hint = ""
-    if "not currently loaded" in message:
+    if report.state == "coming":
+        hint = (
+            f"{name} never finished loading: its init function did not return (an oops "
+            "or a hang stopped it), so the kernel keeps it [Loading] and can never unload "
+            "it in this boot. %vm restart gives a fresh kernel"
+        )
+    elif report.state == "going":
+        hint = (
+            f"{name} is [Unloading]: its exit function did not finish (an oops or a hang "
+            "stopped it), so it can never be unloaded in this boot. %vm restart gives a "
+            "fresh kernel"
+        )
+    elif report.value == "notloaded":
         hint = f"{name} is not loaded; %lsmod lists what is"
-    elif "in use" in message:
+    elif report.value == "builtin":
+        hint = f"{name} is built into the kernel: it was never loaded, so it cannot be unloaded"
+    elif report.value in ("holders", "inuse"):
         hint = (
             "another module uses it (or a program holds it open); unload the users "
             "first, as the message lists"
         )
-    elif "Resource temporarily unavailable" in message:
+    elif errno_name == "EAGAIN":
         hint = "the module is busy; its use count is not zero"
-    elif "busy" in message.lower():
-        # EBUSY: the kernel never unloads a module that has no module_exit function
+    elif errno_name == "EBUSY":
+        # the kernel never unloads a module that has no module_exit function
         hint = (
             f"the kernel will not unload {name}: a module without a module_exit "
             f"function cannot be unloaded. %rmmod --force {name} removes it anyway "
@@ -121,9 +146,14 @@ def unload_error(name: str, result: ExecResult, records: list[LogRecord]) -> Mod
         )
     return ModuleError(
         f"rmmod {name} failed: {message}", module=name, hint=hint,
-        output=result.stderr + result.stdout, log=[r.message for r in records],
-        errno_name=errno_from_message(message),
+        output=_kmod_output("rmmod", report, message),
+        log=[r.message for r in report.records], errno_name=errno_name,
     )  # fmt: skip
+
+
+def _kmod_output(tool: str, report: HelperReport, message: str) -> str:
+    """What kmod's tool would have printed on its stderr (nothing when it was killed)."""
+    return "" if report.outcome == "signal" else f"{tool}: ERROR: {message}\n"
 
 
 def modprobe_error(

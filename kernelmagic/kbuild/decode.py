@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from kernelmagic.kbuild.elf import read_elf
+from kernelmagic.kbuild.sources import SourceLine
 
 __all__ = ["SourcePlace", "decode_address", "parse_location"]
 
@@ -28,12 +29,17 @@ _PLACE = re.compile(r"^(?P<file>.+?):(?P<line>\d+)(?: \(discriminator \d+\))?$")
 
 @dataclass(frozen=True)
 class SourcePlace:
-    """One source line; ``inlined`` when the compiler inlined ``function`` here."""
+    """One source line; ``inlined`` when the compiler inlined ``function`` here.
+
+    ``source`` is that line in the learner's own cell or file, once the caller has
+    mapped it (:func:`kernelmagic.kbuild.sources.source_line`); None for a kernel header.
+    """
 
     function: str
     file: str
     line: int
     inlined: bool = False
+    source: SourceLine | None = None
 
     def __str__(self) -> str:
         return f"{self.function} at {Path(self.file).name}:{self.line}"

@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
-"""Where a compiler message points in the learner's cells.
+"""Where a compiler message or a crash points in the learner's cells.
 
 kbuild compiles files; the learner wrote cells. Each file of a module remembers the
 cell it came from (:class:`CellSource`), so a diagnostic at ``hello.c:7:9`` can be shown
-at "cell line 8" with the source line and a caret under gcc's column. The views render
-what :func:`locate` and :func:`caret` return; the learner hints use
-:func:`licence_location`.
+at "cell line 8" with the source line and a caret under gcc's column, and a crash
+decoded to ``hello.c:7`` at "line 8" of the ``%%kmodule`` cell (:func:`source_line`).
+The views render what :func:`locate`, :func:`caret` and :func:`source_line` return; the
+learner hints use :func:`licence_location`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,16 @@ from dataclasses import dataclass
 
 from kernelmagic.kbuild.diagnostics import Diagnostic
 
-__all__ = ["TAB_WIDTH", "CellSource", "Location", "caret", "licence_location", "locate"]
+__all__ = [
+    "TAB_WIDTH",
+    "CellSource",
+    "Location",
+    "SourceLine",
+    "caret",
+    "licence_location",
+    "locate",
+    "source_line",
+]
 
 TAB_WIDTH = 8  # gcc counts a tab as reaching the next multiple of 8 (-ftabstop=8)
 
@@ -33,6 +43,11 @@ class CellSource:
     label: str
     first_line: int = 2
     main: bool = False
+
+    @property
+    def is_cell(self) -> bool:
+        """A notebook cell (``%%kmodule``, ``%%kfile``); else a file (``kernelmagic run``)."""
+        return self.label.startswith("%%")
 
 
 @dataclass(frozen=True)
@@ -82,3 +97,55 @@ def licence_location(files: Mapping[str, CellSource]) -> str:
             if "MODULE_LICENSE(" in text:
                 return _cell_place(filename, source, number)
     return ""
+
+
+@dataclass(frozen=True)
+class SourceLine:
+    """A line of the learner's C that a crash points at, in the learner's numbering.
+
+    ``where`` reads "line 15" for the ``%%kmodule`` cell (whose magic line is line 1, as
+    JupyterLab numbers them) and ``FILE:N`` for a ``%%kfile`` cell or a file on disk;
+    ``source`` names the cell or file. ``context`` holds the numbered lines around it
+    (``number`` among them), numbered as ``where`` counts; ``cell_line`` is the line in
+    JupyterLab's numbering for a cell, None for a file.
+    """
+
+    where: str
+    source: str
+    number: int
+    text: str
+    context: tuple[tuple[int, str], ...] = ()
+    cell_line: int | None = None
+
+    @property
+    def full(self) -> str:
+        """``where`` with its cell named: "line 15 of %%kmodule oops"."""
+        if self.where.startswith("line "):
+            return f"{self.where} of {self.source}"
+        if self.cell_line is not None:
+            return f"{self.where} (cell line {self.cell_line} of {self.source})"
+        return self.where
+
+
+def source_line(
+    files: Mapping[str, CellSource], filename: str, line: int, *, context: int = 2
+) -> SourceLine | None:
+    """Line ``line`` of module file ``filename`` as the learner wrote it, with context.
+
+    None when the file is not one of the learner's (a kernel header) or the line lies
+    past its end (the sources changed since that build).
+    """
+    source = files.get(filename)
+    if source is None:
+        return None
+    lines = source.text.splitlines()
+    if not 0 < line <= len(lines):
+        return None
+    cell_line = line + source.first_line - 1 if source.is_cell else None
+    if source.main and cell_line is not None:
+        shift, where = cell_line - line, f"line {cell_line}"
+    else:
+        shift, where = 0, f"{filename if source.is_cell else source.label}:{line}"
+    first, last = max(1, line - context), min(len(lines), line + context)
+    around = tuple((n + shift, lines[n - 1]) for n in range(first, last + 1))
+    return SourceLine(where, source.label, line + shift, lines[line - 1], around, cell_line)

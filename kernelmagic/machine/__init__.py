@@ -13,5 +13,8 @@ they are about:
 * talking to it: ``agent`` (qemu-guest-agent), ``exec_result`` (what a guest command
   gave back), ``qmp`` (QEMU's monitor), ``jsonlines`` (the JSON reader both use);
 * watching it: ``console`` (the serial console recorder), ``crash`` (the pure crash
-  report parser), ``watch`` (when to stop waiting for a guest that died).
+  report parser), ``watch`` (when to stop waiting for a guest that died),
+  ``stuck_cpu`` (making a CPU that never comes back report itself), ``hung_task``
+  (a hung task's stack, which the console does not get), ``health`` (whether a fresh
+  boot's timers let a stuck CPU be found).
 """

@@ -175,20 +175,9 @@ class GuestAgent:
         ``check=True`` raises :class:`GuestCommandError` on a non-zero status.
         """
         argv = [str(a) for a in argv]
-        if not argv:
-            raise ValueError("exec needs a non-empty argv")
-        arguments: dict[str, Any] = {"path": argv[0], "arg": argv[1:], "capture-output": True}
-        if input is not None:
-            arguments["input-data"] = base64.b64encode(input).decode("ascii")
-        if env is not None:
-            arguments["env"] = [f"{key}={value}" for key, value in env.items()]
-
         start = time.monotonic()
         deadline = start + timeout
-        started = self.call("guest-exec", arguments, timeout=max(timeout, MIN_CALL_TIMEOUT))
-        pid = int(started["pid"])
-        log.debug("guest-exec pid %d: %s", pid, argv)
-
+        pid = self.spawn(argv, input=input, env=env, timeout=max(timeout, MIN_CALL_TIMEOUT))
         try:
             status = self._wait_exec(pid, deadline)
         except AgentTimeout as exc:
@@ -211,6 +200,43 @@ class GuestAgent:
         if check and not result.ok:
             raise GuestCommandError(argv, result.exit_code, result.stdout, result.stderr)
         return result
+
+    def spawn(
+        self,
+        argv: Sequence[str],
+        *,
+        input: bytes | None = None,
+        env: Mapping[str, str] | None = None,
+        timeout: float = 10.0,
+    ) -> int:
+        """Start ``argv`` in the guest (no shell) and return its pid at once.
+
+        For callers that watch a command while it runs (deadlines, progress); collect
+        it with :meth:`exec_status`. ``env`` as for :meth:`exec`.
+        """
+        argv = [str(a) for a in argv]
+        if not argv:
+            raise ValueError("exec needs a non-empty argv")
+        arguments: dict[str, Any] = {"path": argv[0], "arg": argv[1:], "capture-output": True}
+        if input is not None:
+            arguments["input-data"] = base64.b64encode(input).decode("ascii")
+        if env is not None:
+            arguments["env"] = [f"{key}={value}" for key, value in env.items()]
+        started = self.call("guest-exec", arguments, timeout=timeout)
+        pid = int(started["pid"])
+        log.debug("guest-exec pid %d: %s", pid, argv)
+        return pid
+
+    def exec_status(self, pid: int, timeout: float = MIN_CALL_TIMEOUT) -> ExecResult | None:
+        """The result of a process :meth:`spawn` started, or None while it runs.
+
+        Once it has returned a result the agent forgets the pid. Raises
+        :class:`AgentTimeout` when the agent does not answer within ``timeout``.
+        """
+        status = self.call("guest-exec-status", {"pid": pid}, timeout=timeout)
+        if not status.get("exited"):
+            return None
+        return exec_result(status, 0.0)
 
     def close(self) -> None:
         """Close the channel; safe to call twice and from another thread.

@@ -16,10 +16,12 @@ release the lab uses.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
 import os
+import re
 import shutil
 import sys
 from collections.abc import Callable
@@ -35,11 +37,13 @@ from kernelmagic.machine.staging import build_initramfs, extract_vmlinux, stage_
 from kernelmagic.procs import pid_alive
 
 __all__ = [
+    "BUILTIN_LIST",
     "BUNDLE_FORMAT",
     "RECIPE_DIR",
     "RECIPE_FILES",
     "Bundle",
     "build_bundle",
+    "module_file_name",
     "read_list",
     "recipe_digest",
     "tree_size",
@@ -48,8 +52,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 BUNDLE_FORMAT = 2
+#: The kernel's list of built-in modules, kept beside the manifest.
+BUILTIN_LIST = "modules.builtin"
 # The files of vm/ that shape the bundle (host-packages.* are for the host, not the VM).
-RECIPE_FILES = ("init", "mount-share", "kernel-log", "shutdown", "packages.txt", "modules.txt")
+RECIPE_FILES = (
+    "init", "mount-share", "kernel-log", "shutdown", "modop.c", "packages.txt", "modules.txt",
+)  # fmt: skip
 
 
 def _recipe_dir() -> Path:
@@ -127,6 +135,25 @@ class Bundle:
 
     def size_bytes(self) -> int:
         return tree_size(self.root)
+
+    def taken_module_names(self) -> dict[str, str]:
+        """Modules built into this kernel or shipped in the VM, each with where it is.
+
+        A learner's module of such a name (``ext4``, ``bridge``) would be refused as
+        already loaded, or shadow the real one for ``modprobe``.
+        """
+        shipped = [module_file_name(path) for path in self.manifest.get("modules", [])]
+        taken = {name: f"shipped in the lab VM; %modprobe {name} loads it" for name in shipped}
+        with contextlib.suppress(OSError):  # a bundle built before the list was kept
+            for path in (self.root / BUILTIN_LIST).read_text().split():
+                taken[module_file_name(path)] = "built into the kernel"
+        return taken
+
+
+def module_file_name(path: str) -> str:
+    """``kernel/fs/ext4/ext4.ko.xz`` -> ``ext4``; the kernel's ``-`` and ``_`` are one."""
+    name = path.strip().rsplit("/", 1)[-1]
+    return re.sub(r"\.ko(\.\w+)?$", "", name).replace("-", "_")
 
 
 def tree_size(root: Path) -> int:
@@ -288,6 +315,9 @@ def _build_into(
 
     progress("installing the kbuild tree")
     stage_kbuild(pkgroot, work / "kbuild", release)
+    builtin = pkgroot / "lib" / "modules" / release / BUILTIN_LIST
+    if builtin.is_file():  # which modules are built into the kernel: names taken
+        shutil.copyfile(builtin, work / BUILTIN_LIST)
     shutil.rmtree(pkgroot)
 
     manifest = {

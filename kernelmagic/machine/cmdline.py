@@ -16,6 +16,7 @@ from kernelmagic.machine.share import SHARE_TAG
 __all__ = [
     "CHANNELS",
     "KERNEL_CMDLINE",
+    "ONE_CPU_CMDLINE",
     "PLACEHOLDER_FDS",
     "QBOOT",
     "kernel_cmdline",
@@ -23,16 +24,22 @@ __all__ = [
 ]
 
 # Boot quietly (every character on an emulated UART costs time); the guest's init
-# raises the console loglevel once it runs, so module messages reach the console.
+# sets the console loglevel once it runs (vm/init), so crash reports reach the console.
 KERNEL_CMDLINE = (
     "console=ttyS0,115200 nokaslr quiet panic=-1 "
     "8250.nr_uarts=2 i8042.noaux i8042.nokbd i8042.nopnp tsc=reliable no_timer_check "
     "mitigations=off rcupdate.rcu_expedited=1 cryptomgr.notests acpi=off ipv6.disable=1 "
-    # The PIT drives the timer: calibrating the local APIC timer costs 0.25 s under TCG.
-    "noapictimer "
+    # A CPU that never comes back is reported within about 3 s instead of 20-45 s: the
+    # soft-lockup watchdog (2 x thresh) and the RCU stall detector (which, with two
+    # vCPUs, also catches a CPU spinning with interrupts off, by an NMI backtrace).
+    "watchdog_thresh=1 rcupdate.rcu_cpu_stall_timeout=3 "
     # Initcalls that only self-test crypto the lab never uses: a quarter second under TCG.
     "initcall_blacklist=crypto_kdf108_init,init_encrypted"
 )
+# With one vCPU the PIT may drive the timer: calibrating the local APIC timer costs
+# 0.25 s under TCG. With more, not: all ticks would come from the PIT through CPU 0, and
+# a CPU 0 stuck with interrupts off would silence every watchdog.
+ONE_CPU_CMDLINE = "noapictimer"
 # qboot, a minimal firmware, hands over to the kernel faster than SeaBIOS.
 QBOOT = "/usr/share/qemu/qboot.rom"
 
@@ -42,9 +49,11 @@ CHANNELS = ("console", "qga", "qmp")
 PLACEHOLDER_FDS: Mapping[str, int] = dict.fromkeys(CHANNELS, 0)
 
 
-def kernel_cmdline(*, console_shell: bool = False, extra: str = "") -> str:
+def kernel_cmdline(*, cpus: int = 1, console_shell: bool = False, extra: str = "") -> str:
     """The guest kernel's command line; ``console_shell`` asks the init for a shell on ttyS0."""
     cmdline = KERNEL_CMDLINE
+    if cpus == 1:
+        cmdline += " " + ONE_CPU_CMDLINE
     if console_shell:
         cmdline += " kernelmagic.shell=1"
     if extra:

@@ -232,6 +232,24 @@ class ConsoleRecorder:
         with self._cond:
             return list(self._parser.warnings)
 
+    def add_crash(self, report: CrashReport) -> None:
+        """Record a crash report found outside the console (read from the kernel log)."""
+        with self._cond:
+            self._parser.crashes.append(report)
+            self._cond.notify_all()
+
+    def rewrite_crash(self, report: CrashReport, lines: list[str]) -> CrashReport | None:
+        """Give a finished crash report the full text read from the kernel log.
+
+        The console runs at a loglevel that keeps floods off the emulated UART, so a
+        report whose lines are KERN_INFO (a hung task's stack) arrives there cut short;
+        the guest's log has it all. Returns the new report (None if it is gone).
+        """
+        with self._cond:
+            new = self._parser.rewrite(report.position, lines)
+            self._cond.notify_all()
+        return new
+
     def clear_crash(self) -> None:
         """Forget crashes and warnings, e.g. after the VM restarted."""
         with self._cond:

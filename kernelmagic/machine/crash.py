@@ -28,6 +28,7 @@ __all__ = [
     "looks_like_crash",
     "parse_reports",
     "strip_prefix",
+    "stuck_cpu_report",
 ]
 
 #: The values of :attr:`CrashReport.kind` for crashes; warnings use ``"warning"``.
@@ -37,6 +38,7 @@ CRASH_KINDS = (
     "oops",
     "panic",
     "soft lockup",
+    "hard lockup",
     "rcu stall",
     "hung task",
     "BUG",
@@ -58,6 +60,10 @@ _END_TRACE = re.compile(r"---\[ end trace [0-9a-f]+ \]---")
 _END_PANIC = re.compile(r"---\[ end Kernel panic")
 _PANIC = re.compile(r"Kernel panic - not syncing")
 _SOFT_LOCKUP = re.compile(r"BUG: soft lockup - CPU#\d+ stuck")
+_HARD_LOCKUP = re.compile(r"Watchdog detected hard LOCKUP on cpu \d+")
+_NMI_BACKTRACE = re.compile(r"^NMI backtrace for cpu (?P<cpu>\d+)")
+# Where an idle CPU or the CPU that asked for the backtraces is: not the stuck one.
+_NOT_STUCK = re.compile(r"safe_halt|default_idle|cpu_idle|mwait|nmi_cpu_backtrace|sysrq")
 _RCU_STALL = re.compile(r"^rcu: INFO: rcu_\w+ (?:self-)?detected stalls?")
 _HUNG_TASK = re.compile(r"^INFO: task \S+ blocked for more than \d+ seconds")
 _OOPS_BUG = re.compile(r"^BUG: (?:kernel NULL pointer dereference|unable to handle)")
@@ -65,7 +71,7 @@ _BUG = re.compile(r"^(?:BUG: |kernel BUG at )")
 _GPF = re.compile(r"^general protection fault")
 _WARNING = re.compile(r"^WARNING: CPU: \d+ PID: \d+ at ")
 # Reports printed by a watchdog rather than by die(): no "end trace" line closes them.
-_STALL_KINDS = ("rcu stall", "soft lockup", "hung task")
+_STALL_KINDS = ("rcu stall", "soft lockup", "hard lockup", "hung task")
 _TASK_END = re.compile(r"^\s*</TASK>\s*$")
 # "RIP: 0010:crash_init+0x13/0x1000 [crash]"
 _RIP = re.compile(
@@ -126,6 +132,8 @@ def classify(line: str) -> str | None:
         return "panic"
     if _SOFT_LOCKUP.search(line):
         return "soft lockup"
+    if _HARD_LOCKUP.search(line):
+        return "hard lockup"
     if _RCU_STALL.match(line):
         return "rcu stall"
     if _HUNG_TASK.match(line):
@@ -174,6 +182,39 @@ def parse_reports(text: str) -> list[CrashReport]:
     return sorted([*parser.crashes, *parser.warnings], key=lambda report: report.position)
 
 
+def stuck_cpu_report(log_text: str, position: int = 0) -> CrashReport | None:
+    """A "hard lockup" report cut from NMI backtraces (``echo l > /proc/sysrq-trigger``).
+
+    When the CPU that keeps the kernel's jiffies spins with interrupts off, no detector
+    of the kernel reports it; an NMI backtrace of every CPU shows where it is. From the
+    last backtraces in ``log_text`` (``dmesg`` output), the one of a CPU in a module,
+    else of one neither idle nor printing the backtraces, becomes the report. None
+    when there is none.
+    """
+    lines = [strip_prefix(line) for line in log_text.replace("\r", "").split("\n")]
+    blocks: list[list[str]] = []
+    for line in lines:
+        if _NMI_BACKTRACE.match(line):
+            blocks.append([line])
+        elif blocks and not _TASK_END.match(blocks[-1][-1]) and len(blocks[-1]) < MAX_REPORT_LINES:
+            blocks[-1].append(line)
+    rips = [(block, next((m for x in block if (m := _RIP.match(x))), None)) for block in blocks]
+    chosen = next((b for b, rip in reversed(rips) if rip and rip["module"]), None)
+    if chosen is None:
+        chosen = next(
+            (b for b, rip in reversed(rips) if rip and not _NOT_STUCK.search(rip["function"])),
+            None,
+        )
+    if chosen is None:
+        return None
+    cpu = _NMI_BACKTRACE.match(chosen[0])["cpu"]  # type: ignore[index]
+    title = f"watchdog: CPU#{cpu} stuck with interrupts off: its timer tick stopped"
+    pending = _Pending("hard lockup", title, position, 0.0)
+    for line in chosen:
+        pending.add(line, 0.0)
+    return pending.build()
+
+
 class _Pending:
     """A report being collected, line by line."""
 
@@ -200,7 +241,8 @@ class _Pending:
         if _END_PANIC.search(line):
             return True
         # Reports that are not an x86 die() have no end marker: the stack dump closes them.
-        no_marker = self.kind in ("soft lockup", "hung task", "BUG") and not self.died
+        no_marker = self.kind in ("soft lockup", "hard lockup", "hung task", "BUG")
+        no_marker = no_marker and not self.died
         if no_marker and _TASK_END.match(line):
             return True
         return len(self.lines) >= MAX_REPORT_LINES
@@ -321,6 +363,24 @@ class CrashParser:
         if partial:
             self._open.add(strip_prefix(partial), now)
         return self._complete()
+
+    def rewrite(self, position: int, lines: list[str]) -> CrashReport | None:
+        """Replace the text of the finished crash that began at ``position``.
+
+        For a report whose console copy lacks lines that the kernel logged below the
+        console's level (a hung task's stack is KERN_INFO): ``lines``, read from the
+        kernel log, become its text, and where it happened is read again from them.
+        Returns the new report, or None when no crash began there.
+        """
+        for index, old in enumerate(self.crashes):
+            if old.position == position and lines:
+                pending = _Pending(old.kind, strip_prefix(lines[0]).strip(), position, 0.0)
+                for line in lines[1:]:
+                    pending.add(strip_prefix(line), 0.0)
+                pending.fatal = pending.fatal or old.fatal
+                self.crashes[index] = pending.build()
+                return self.crashes[index]
+        return None
 
     def clear(self) -> None:
         """Forget every report and the one being collected (the VM restarted)."""

@@ -16,11 +16,24 @@ import re
 import shutil
 from pathlib import Path
 
-from kernelmagic.errors import BundleBuildError
+from kernelmagic.errors import BundleBuildError, SetupError
 from kernelmagic.machine import initramfs
 from kernelmagic.machine.tools import QUICK_TIMEOUT, host_tool, run_tool
 
-__all__ = ["build_initramfs", "extract_vmlinux", "stage_kbuild", "stage_root"]
+__all__ = [
+    "HELPER_SOURCE",
+    "build_initramfs",
+    "compile_helper",
+    "extract_vmlinux",
+    "stage_kbuild",
+    "stage_root",
+]
+
+#: The C source of the guest's module-operation helper, in the recipe folder.
+HELPER_SOURCE = "modop.c"
+#: Static (the initramfs has no libc of that name for it), optimised, stripped: the
+#: same source and compiler give the same bytes, so the bundle stays reproducible.
+HELPER_CFLAGS = ("-static", "-O2", "-s", "-Wall")
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
 
@@ -106,6 +119,7 @@ def stage_root(
     sbin = root / "usr" / "local" / "sbin"
     _install(recipe / "mount-share", sbin / "kernelmagic-mount-share")
     _install(recipe / "kernel-log", sbin / "kernelmagic-kernel-log")
+    compile_helper(recipe / HELPER_SOURCE, sbin / "kernelmagic-modop")
     shutdown = root / "sbin" / "shutdown"
     if shutdown.is_symlink():
         shutdown.unlink()
@@ -115,6 +129,28 @@ def stage_root(
     (root / "etc" / "hostname").write_text("kernelmagic\n")
 
     return _stage_modules(pkgroot, root, release, modules)
+
+
+def compile_helper(source: Path, out: Path) -> None:
+    """Build a guest helper from C with the host's gcc (the guest runs the same x86-64)."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    argv = [host_compiler(), *HELPER_CFLAGS, "-o", str(out.resolve()), source.name]
+    # Compiled from inside the recipe folder by its bare name, so no host path is in it.
+    proc = run_tool(argv, timeout=QUICK_TIMEOUT * 4, cwd=source.parent)
+    if proc.returncode != 0:
+        raise BundleBuildError(
+            f"compiling the guest helper {source.name} failed (needs gcc and libc6-dev):\n"
+            f"{proc.stderr.strip()}"
+        )
+    out.chmod(0o755)
+
+
+def host_compiler() -> str:
+    """The host's C compiler, for the guest helper."""
+    found = shutil.which("gcc")
+    if found is None:
+        raise SetupError("gcc is missing on the host; run: sudo apt-get install gcc libc6-dev")
+    return found
 
 
 def _stage_modules(pkgroot: Path, root: Path, release: str, wanted: list[str]) -> list[str]:

@@ -33,7 +33,7 @@ from kernelmagic.errors import (
     VMError,
     VMNotRunning,
 )
-from kernelmagic.machine import cmdline, share, snapshot
+from kernelmagic.machine import cmdline, health, hung_task, share, snapshot, stuck_cpu
 from kernelmagic.machine.accel import PROBE_TIMEOUT, QEMU, AccelChoice, choose, probe, qemu_version
 from kernelmagic.machine.agent import GuestAgent
 from kernelmagic.machine.bundle import Bundle
@@ -105,6 +105,7 @@ class LabVM:
         self._console: ConsoleRecorder | None = None
         self._agent: GuestAgent | None = None
         self._qmp: QMPClient | None = None
+        self._watch: CrashWatch | None = None
         self._started_at: float | None = None
         self._share_mounted = False
         self._settled = False
@@ -134,7 +135,7 @@ class LabVM:
             kernel=self.bundle.vmlinux,
             initrd=self.bundle.initramfs,
             append=cmdline.kernel_cmdline(
-                console_shell=self.console_shell, extra=self.extra_cmdline
+                cpus=self.cpus, console_shell=self.console_shell, extra=self.extra_cmdline
             ),
             share=self.share_dir or paths.builds_dir(),
             fds=fds,
@@ -169,11 +170,19 @@ class LabVM:
         if state is not None and state.is_file() and self._restore(state):
             return
         self.restored = False
-        self._launch([])
-        self._wait_for_agent(self.boot_timeout)
+        for attempt in range(1, health.BOOT_ATTEMPTS + 1):
+            self._launch([])
+            self._wait_for_agent(self.boot_timeout)
+            healthy = health.lapic_timer_works(self.exec, self.cpus)
+            if healthy or attempt == health.BOOT_ATTEMPTS:
+                break
+            log.warning("the guest's APIC timer failed its boot check (a busy host): booting again")
+            self.kill()
+        if not healthy:  # the last try is used, but not saved
+            log.warning("the APIC timer failed again: a CPU stuck with IRQs off may go unreported")
         self.boot_seconds = time.monotonic() - (self._started_at or 0.0)
         log.info("lab VM ready in %.2f s (%s)", self.boot_seconds, self.accel.accel)
-        if state is not None:
+        if state is not None and healthy:
             try:
                 self.wait_settled()
                 seconds = snapshot.save(self._qmp_client(), state)
@@ -232,10 +241,13 @@ class LabVM:
         self._started_at = qemu.started_at
         ours = qemu.sockets
         assert qemu.runtime is not None
-        self._console = ConsoleRecorder(ours["console"], qemu.runtime / "console.log")
+        self._console = ConsoleRecorder(
+            ours["console"], qemu.runtime / "console.log", on_crash=self._on_crash
+        )
         self._console.start()
         self._qmp = QMPClient(ours["qmp"])
-        self._agent = GuestAgent(ours["qga"], abort_check=CrashWatch(self._console, qemu))
+        self._watch = CrashWatch(self._console, qemu)
+        self._agent = GuestAgent(ours["qga"], abort_check=self._watch)
         self._share_mounted = False
         self._settled = False
 
@@ -303,7 +315,7 @@ class LabVM:
         finally:
             if self._qemu is not None:
                 self._qemu.close()
-            self._agent = self._qmp = None
+            self._agent = self._qmp = self._watch = None
             self._qemu = None
             _live.discard(self)
 
@@ -318,7 +330,14 @@ class LabVM:
 
     @property
     def agent(self) -> GuestAgent:
-        """The guest agent of the running VM."""
+        """The guest agent of the running VM.
+
+        When QEMU ended on its own since (a panic), that is the error: KernelCrashed
+        with the console's report, once; later calls find the VM not running.
+        """
+        if self._agent is not None and not self.is_running() and self._watch is not None:
+            watch, self._watch = self._watch, None
+            watch()  # raises KernelCrashed or QEMUExited
         if self._agent is None or not self.is_running():
             raise VMNotRunning("the lab VM is not running (start it with %vm start)")
         return self._agent
@@ -333,6 +352,33 @@ class LabVM:
     ) -> ExecResult:
         """Run argv in the guest (never through a shell) and return its result."""
         return self.agent.exec(list(argv), timeout=timeout, input=input, check=check)
+
+    def spawn(self, argv: Sequence[str]) -> int:
+        """Start argv in the guest (no shell) without waiting; collect it with :meth:`poll`."""
+        return self.agent.spawn(list(argv))
+
+    def poll(self, pid: int, timeout: float = 1.0) -> ExecResult | None:
+        """The result of a spawned command, or None while it runs.
+
+        Raises AgentTimeout when the agent stays silent for ``timeout`` s (a CPU that
+        does not come back), KernelCrashed when the console saw the kernel die.
+        """
+        return self.agent.exec_status(pid, timeout=timeout)
+
+    def report_stuck_cpu(self) -> bool:
+        """Make a CPU that does not come back say where it is; False if this VM cannot.
+
+        One vCPU: an NMI that panics the kernel; more: every CPU's NMI backtrace, asked
+        for through the agent (see :mod:`kernelmagic.machine.stuck_cpu`).
+        """
+        if self._qmp is None or self._console is None or not self.is_running():
+            return False
+        return stuck_cpu.report(self._qmp, self._console, self.exec, self.cpus)
+
+    def _on_crash(self, report: CrashReport) -> None:
+        """The console recorder finished a report (on its thread: must not block)."""
+        if self._console is not None and self._agent is not None:
+            hung_task.complete_in_background(self.exec, self._console, report)
 
     def ensure_share(self) -> str:
         """Mount the read-only share of the build outputs; returns its guest path."""

@@ -20,12 +20,16 @@ LAST_WORDS_SECONDS = 1.0
 
 
 def stops_the_guest(report: CrashReport) -> bool:
-    """Whether a crash leaves the agent unable to answer.
+    """Whether a crash leaves the agent unable to answer, or the guest unable to go on.
 
     An oops in a module's init kills only ``insmod``: the kernel, tainted, goes on and
-    the agent answers. A panic does not, nor does a lockup, a stall or a hung task.
+    the agent answers. A hung task is one task blocked for long: the rest of the kernel
+    answers (the operation that waits for it has its own deadline). A panic stops the
+    guest, and so does a lockup or a stall: a CPU that does not come back.
     """
-    return report.kind != "oops" or report.fatal
+    if report.fatal:
+        return True
+    return report.kind not in ("oops", "hung task")
 
 
 class CrashWatch:
@@ -42,7 +46,9 @@ class CrashWatch:
             self._console.wait_closed(LAST_WORDS_SECONDS)
             report = self._console.crash
             if report is not None:
-                raise KernelCrashed(f"the lab VM's kernel crashed: {report.title}", report.report)
+                raise KernelCrashed(
+                    f"the lab VM's kernel crashed: {report.title}", report.report, crash=report
+                )
             raise self._qemu.exit_error()
         crashes = self._console.crashes
         if len(crashes) > self._handled:
@@ -52,4 +58,5 @@ class CrashWatch:
                 raise KernelCrashed(
                     f"the lab VM's kernel reported a {report.kind}: {report.title}",
                     report.report,
+                    crash=report,
                 )

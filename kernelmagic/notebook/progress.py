@@ -118,10 +118,16 @@ class BootProgress:
 
 
 class LiveDisplay:
-    """An output updated in place while something runs, emptied when it is done."""
+    """An output updated in place while something runs, emptied when it is done.
 
-    def __init__(self, *, enabled: bool | None = None) -> None:
+    ``lazy`` shows nothing until the first update: a guest command that ends within a
+    second (nearly all) then adds no output at all to the cell, and a slow one gets an
+    output that starts empty, as nbval needs (see the module docstring).
+    """
+
+    def __init__(self, *, enabled: bool | None = None, lazy: bool = False) -> None:
         self.enabled = has_frontend() if enabled is None else enabled
+        self.lazy = lazy
         self._display_id = f"kernelmagic-live-{uuid.uuid4().hex}"
         self._shown = False
 
@@ -130,16 +136,18 @@ class LiveDisplay:
             return
         from IPython.core.formatters import format_display_data
 
+        if not self._shown:
+            _publish({"text/plain": ""}, self._display_id, update=False)
+            self._shown = True
         data, _ = format_display_data(obj)
-        _publish(data, self._display_id, update=self._shown)
-        self._shown = True
+        _publish(data, self._display_id, update=True)
 
     def close(self) -> None:
         if self.enabled and self._shown:
             _publish({"text/plain": ""}, self._display_id, update=True)
 
     def __enter__(self) -> LiveDisplay:
-        if self.enabled:
+        if self.enabled and not self.lazy:
             _publish({"text/plain": ""}, self._display_id, update=False)
             self._shown = True
         return self

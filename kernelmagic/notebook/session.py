@@ -6,7 +6,10 @@ and loads live in a :class:`~kernelmagic.workspace.Workspace`; the session adds 
 notebook needs on top: the VM starts on the first command that needs it, with a
 progress bar, and stops when the process exits; when it died (a kernel panic ends
 QEMU, ``panic=-1``) the next command boots a fresh one and says so in one line. The
-session keeps the console positions that tell which crash a command caused.
+session keeps the console positions that tell which crash a command caused, and which
+reports came after a command had returned (a timer's oops), for the next command to
+show. It decodes reports with the notebook's own builds and cells (:meth:`explain`),
+and remembers what it is doing, so that an interrupted cell can say what it left.
 """
 
 from __future__ import annotations
@@ -15,9 +18,10 @@ import atexit
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from kernelmagic.errors import KernelCrashed, VMNotRunning
+from kernelmagic.guest.faults import Fault, Frame
 from kernelmagic.kbuild.result import BuildResult
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.vm import LabVM, VMStatus
@@ -32,6 +36,7 @@ __all__ = ["LabSession", "get_session", "set_session"]
 #: A guess for the first boot's progress bar; later bars use the last boot time.
 FIRST_BOOT_GUESS = 3.0
 SHUTDOWN_TIMEOUT = 3.0
+BOOT_LEFT = "the half-started lab VM was stopped; the next command boots it again"
 
 
 def _show(obj: object) -> None:
@@ -62,6 +67,13 @@ class LabSession:
         #: a command that booted the VM looks for its crashes from there.
         self.boots = 0
         self.boot_mark: int | None = None
+        #: Where the console stood when the last command ended: reports after it came
+        #: while no cell ran, and the next command shows them (see :meth:`late_reports`).
+        self.seen_mark: int | None = None
+        #: What the current command is doing ("booting the lab VM", "insmod hello"),
+        #: and what an interrupt stopped (the innermost activity it went through).
+        self.activities: list[tuple[str, str]] = []
+        self.stopped: tuple[str, str] | None = None
         self.workspace = Workspace(lambda: self.vm, builder=builder)
 
     # -- the VM ---------------------------------------------------------------------
@@ -96,8 +108,10 @@ class LabSession:
             self._vm = self._vm_factory()
         vm = self._vm
         expected = self._last_boot or FIRST_BOOT_GUESS
-        with BootProgress("booting the lab VM", expected, lambda: _boot_stage(vm),
-                          enabled=self._progress):  # fmt: skip
+        doing = self.doing("booting the lab VM", BOOT_LEFT)
+        progress = BootProgress("booting the lab VM", expected, lambda: _boot_stage(vm),
+                                enabled=self._progress)  # fmt: skip
+        with doing, progress:
             try:
                 vm.start()
                 # What a learner inspects first (lsmod, dmesg) must not depend on how far
@@ -152,21 +166,83 @@ class LabSession:
     def note_crash(self, exc: KernelCrashed, mark: int | None = None) -> CrashReport | None:
         """A crash ended the guest: keep its report, stop QEMU, restart on next use.
 
-        The report is the first crash after ``mark`` (the console position when the
-        command began): a panic that follows an oops is merged into the oops's report.
+        The report is the one the error carries, else the first crash after ``mark``
+        (the console position when the command began): a panic that follows an oops is
+        merged into the oops's report.
         """
         vm = self._vm
-        report = None
+        report = exc.crash if isinstance(exc.crash, CrashReport) else None
         if vm is not None:
             # A console that is already gone (VMNotRunning) has no report to add.
             with contextlib.suppress(VMNotRunning):
                 recent = vm.console.crashes_since(mark) if mark is not None else []
                 crashes = vm.console.crashes
-                report = (recent or crashes[-1:] or [vm.crash])[0]
+                report = report or (recent or crashes[-1:] or [vm.crash])[0]
             vm.kill()
         self._crash_title = report.title if report else str(exc).split(": ", 1)[-1]
         self.workspace.forget_loads()
         return report
+
+    def note_dead(self, report: CrashReport) -> None:
+        """The VM died of ``report`` while no cell ran: the next boot says why."""
+        self._crash_title = report.title
+        self.workspace.forget_loads()
+
+    # -- what the learner sees of reports ---------------------------------------------
+
+    def explain(self, report: CrashReport) -> Fault:
+        """The report in plain words, its module frames decoded to this notebook's cells."""
+        return self.workspace.explain(report)
+
+    def explain_stack(self, stack: Sequence[str]) -> tuple[Frame, ...]:
+        return self.workspace.explain_stack(stack)
+
+    def mark_seen(self) -> None:
+        """A command ended: what the console holds so far has been shown (or belonged to it)."""
+        vm = self._vm
+        if vm is None:
+            return
+        with contextlib.suppress(VMNotRunning):
+            self.seen_mark = int(vm.console.mark())
+
+    def late_reports(self) -> list[CrashReport]:
+        """Reports (crashes, then warnings) that came after the last command had ended.
+
+        A timer or a work item runs after its cell returned; its oops is news for the
+        next command. The VM may have died of it (a panic): its console still tells.
+        """
+        vm, mark = self._vm, self.seen_mark
+        if vm is None or mark is None:
+            return []
+        try:
+            console = vm.console
+            found = list(console.crashes_since(mark))
+            found += [w for w in getattr(console, "warnings", []) if w.position >= mark]
+        except VMNotRunning:
+            return []
+        self.mark_seen()
+        return sorted(found, key=lambda r: r.position)
+
+    @contextlib.contextmanager
+    def doing(self, what: str, left: str = "") -> Iterator[None]:
+        """Say what the command does now; ``left`` is what an interrupt would leave behind."""
+        self.activities.append((what, left))
+        try:
+            yield
+        except KeyboardInterrupt:
+            if self.stopped is None:  # the innermost activity says it best
+                self.stopped = (what, left)
+            raise
+        finally:
+            self.activities.pop()
+
+    def interrupted(self) -> str:
+        """One line for a cell the learner interrupted: what it was doing, what is left."""
+        stopped, self.stopped = self.stopped, None
+        if stopped is None:
+            return "interrupted"
+        what, left = stopped
+        return f"interrupted while {what}" + (f": {left}" if left else "")
 
     def console_mark(self) -> int | None:
         """Where the running VM's console stands now (None when no VM runs)."""
@@ -192,6 +268,16 @@ class LabSession:
                 return found
             time.sleep(0.05)
 
+    def warnings_since(self, mark: int | None) -> list[CrashReport]:
+        """WARN reports that began after ``mark`` (the console keeps them apart)."""
+        vm = self._vm
+        if vm is None or mark is None:
+            return []
+        try:
+            return [w for w in getattr(vm.console, "warnings", []) if w.position >= mark]
+        except VMNotRunning:
+            return []
+
     def shutdown(self) -> None:
         """Stop the VM (at interpreter exit, or when the extension is unloaded)."""
         vm = self._vm
@@ -216,15 +302,16 @@ class LabSession:
         force: bool = False,
     ) -> LoadResult:
         """insmod the last build of NAME; with ``reload``, rmmod a loaded copy first."""
-        return LoadResult.of(self.workspace.load(name, params, reload=reload, force=force))
+        change = self.workspace.load(name, params, reload=reload, force=force)
+        return LoadResult.of(change, self.explain)
 
     def unload(self, name: str, *, force: bool = False) -> LoadResult:
-        return LoadResult.of(self.workspace.unload(name, force=force))
+        return LoadResult.of(self.workspace.unload(name, force=force), self.explain)
 
     def modprobe(
         self, name: str, params: Sequence[str] = (), *, remove: bool = False
     ) -> LoadResult:
-        return LoadResult.of(self.workspace.modprobe(name, params, remove=remove))
+        return LoadResult.of(self.workspace.modprobe(name, params, remove=remove), self.explain)
 
 
 def _boot_stage(vm: LabMachine) -> str:
@@ -248,6 +335,11 @@ def get_session() -> LabSession:
     """
     global _session
     if _session is None:
+        # The views say what the learner needs; the core's log lines (a kernel report
+        # seen, an NMI sent) would also reach the cell through Python's last-resort
+        # handler, some from a reader thread. A notebook that configures logging still
+        # gets them.
+        logging.getLogger("kernelmagic").addHandler(logging.NullHandler())
         set_session(LabSession())
     assert _session is not None
     return _session

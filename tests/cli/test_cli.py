@@ -5,13 +5,14 @@ build, the VM and kmod replaced by fakes (`run` drives a Workspace over the fake
 from __future__ import annotations
 
 import types
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 import pytest
 
 from kernelmagic.cli import app as cli
-from kernelmagic.errors import BuildError, BundleBuildError, ModuleError
+from kernelmagic.errors import BuildError, BundleBuildError, ModuleError, OperationStuck
 from kernelmagic.guest import kmod
 from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.guest.kmod import ModuleOperation
@@ -116,7 +117,7 @@ def built(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, di
         return types.SimpleNamespace(ko_path=ko, diagnostics=[], duration=0.5, cached=True)
 
     monkeypatch.setattr("kernelmagic.kbuild.builder.build_module", fake_build)
-    monkeypatch.setattr("kernelmagic.workspace.build_module", fake_build)
+    monkeypatch.setattr("kernelmagic.workspace.core.build_module", fake_build)
     return calls
 
 
@@ -199,7 +200,7 @@ def test_run_build_failure(
     def fail(*args: object, **kwargs: object) -> None:
         raise BuildError("build failed: hello_world.c:2:1: error: expected ';'", ["diag line"])
 
-    monkeypatch.setattr("kernelmagic.workspace.build_module", fail)
+    monkeypatch.setattr("kernelmagic.workspace.core.build_module", fail)
     assert cli.main(["run", str(source)]) == cli.EXIT_BUILD == 3
     err = capsys.readouterr().err
     assert "diag line" in err and "build failed" in err
@@ -245,3 +246,34 @@ def test_run_unload_failure(
 def test_run_bad_parameter(source: Path, built: object, lab: list[CliVM]) -> None:
     assert cli.main(["run", str(source), 'name=say "hi"']) == 2
     assert lab == []
+
+
+def test_run_with_a_deadline_reports_a_stuck_init(
+    source: Path, built: object, lab: list[CliVM], monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    seen: dict[str, object] = {}
+
+    def insmod(*args: object, timeout: float, progress: Callable[[str], None],
+               **kwargs: object) -> None:  # fmt: skip
+        seen["timeout"] = timeout
+        progress("insmod hello_world: init has not returned after 1 s")
+        raise OperationStuck(
+            "insmod hello_world: the module's init function did not return within 3 s; "
+            "it is stuck in hello_init+0x1b/0x1000 [hello_world]. ... the lab VM must be "
+            "restarted.",
+            stack=["msleep+0x29/0x40", "hello_init+0x1b/0x1000 [hello_world]"],
+            state="D (disk sleep)", module="hello_world",
+        )  # fmt: skip
+
+    monkeypatch.setattr(kmod, "insmod", insmod)
+    assert cli.main(["run", str(source), "--timeout", "3"]) == cli.EXIT_LOAD
+    err = capsys.readouterr().err
+    assert seen["timeout"] == 3.0
+    assert "kernelmagic: insmod hello_world: init has not returned after 1 s" in err
+    assert "stuck in hello_init+0x1b/0x1000 [hello_world]" in err
+    assert "the lab VM was restarted: modules loaded before" in err  # the workspace did
+    # The stuck task as a notebook shows it: state, hint and its stack, kernel frames by name.
+    assert "  state  D (disk sleep)\n" in err
+    assert "  kernel stack (most recent call first):\n    msleep\n    hello_init+0x1b" in err
+    assert lab[0].starts == 2 and lab[0].exited

@@ -204,3 +204,41 @@ def test_student_kmodule_cells_build(lesson: Path, bundle: object, tmp_path: Pat
             f"{[str(w) for w in result.warnings]}"
         )
         built[name] = result
+
+
+#: Lessons whose revision for the expert review (issue 9) is still under way elsewhere.
+REVIEW_PENDING: set[str] = set()
+REVIEWED = [p for p in LESSONS if p.stem not in REVIEW_PENDING]
+
+
+@pytest.mark.parametrize("lesson", REVIEWED, ids=[p.stem for p in REVIEWED])
+def test_instructor_plumbing_is_folded(lesson: Path) -> None:
+    """The parameters cell and the cell that checks them are folded, and said so once."""
+    nb = nbformat.read(lesson, as_version=4)
+    params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
+    check = next(i for i, c in enumerate(nb.cells) if "course.require_parameter" in c.source)
+    for i in (params, check):
+        assert nb.cells[i].metadata.get("jupyter", {}).get("source_hidden"), (lesson.name, i)
+    assert nb.cells[params - 1].source.startswith("*Instructor set-up, folded:*")
+
+
+@pytest.mark.parametrize("lesson", REVIEWED, ids=[p.stem for p in REVIEWED])
+def test_check_cells_report_every_check(lesson: Path) -> None:
+    """A check cell shows all its checks (check_all), not only the last one's result."""
+    nb = nbformat.read(lesson, as_version=4)
+    calls = re.compile(r"(?<![\w.])check\.\w+\(")
+    cells = [c.source for c in nb.cells if c.cell_type == "code" and calls.search(c.source)]
+    assert cells
+    for source in cells:
+        assert "check.check_all(" in source, f"{lesson.name}: {source[:80]!r}"
+
+
+@pytest.mark.parametrize("lesson", REVIEWED, ids=[p.stem for p in REVIEWED])
+def test_errors_are_shown_once(lesson: Path) -> None:
+    """A cell that expects a magic to fail does not print the error the magic showed."""
+    nb = nbformat.read(lesson, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code" and re.search(
+            r"except \w+ as (\w+):\s*\n\s*print\(", cell.source
+        ):
+            pytest.fail(f"{lesson.name}: prints an error the magic already showed: {cell.source!r}")

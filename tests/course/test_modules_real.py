@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from kernelmagic.errors import BuildError, KernelMagicError, ModuleError
+from kernelmagic.errors import BuildError, KernelCrashed, KernelMagicError, ModuleError
 from kernelmagic.guest import kmod
 from kernelmagic.kbuild.builder import build_module
 from kernelmagic.kbuild.result import BuildResult
@@ -158,6 +158,32 @@ def test_leak_stays_in_slabinfo(vm: LabVM) -> None:
     line = next(line for line in slabinfo.splitlines() if line.startswith("leak_obj "))
     active = int(line.split()[1])
     assert active >= 77
+
+
+def test_noexit_is_permanent_and_only_a_forced_rmmod_removes_it(vm: LabVM) -> None:
+    kmod.insmod(vm, _fault("noexit").ko_path)
+    modules = vm.exec(["cat", "/proc/modules"], check=True).stdout
+    line = next(line for line in modules.splitlines() if line.startswith("noexit "))
+    assert " [permanent], Live " in line
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(vm, "noexit")
+    assert info.value.errno_name == "EBUSY"
+    kmod.rmmod(vm, "noexit", force=True)
+    assert not kmod.is_loaded(vm, "noexit")
+    tainted = int(vm.exec(["cat", "/proc/sys/kernel/tainted"], check=True).stdout)
+    assert tainted & 8  # R: a module was force-unloaded
+
+
+def test_giveup_panics_and_a_restart_brings_a_clean_kernel(vm: LabVM) -> None:
+    with pytest.raises(KernelCrashed) as info:
+        kmod.insmod(vm, _fault("giveup").ko_path)
+    crash = info.value.crash or vm.crash
+    assert crash is not None and crash.kind == "panic"
+    assert "Kernel panic - not syncing: giveup: a module decided the machine must stop" in (
+        crash.report
+    )
+    vm.restart()
+    assert vm.exec(["cat", "/proc/sys/kernel/tainted"], check=True).stdout.strip() == "0"
 
 
 def test_oops_names_module_and_function(vm: LabVM) -> None:

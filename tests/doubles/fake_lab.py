@@ -6,7 +6,9 @@ modprobe, cat of /proc and /sys files, the kernel-log helper, ``sh -c``) from a 
 model of a kernel: loaded modules, their parameters, a log with levels and timestamps.
 Its insmod joins the parameters with spaces and splits them again the way the kernel's
 parameter parser does (spaces split unless inside double quotes), so the quoting of
-``%insmod`` is tested end to end. :class:`FakeBuilder` stands in for kbuild: it writes a
+``%insmod`` is tested end to end; insmod and rmmod arrive as the guest helper's commands
+(``fake_modop.py``), and a module named in ``stuck`` never returns from its init or exit.
+:class:`FakeBuilder` stands in for kbuild: it writes a
 real ELF ``.ko`` whose ``.modinfo`` section holds what the C source's ``MODULE_*`` and
 ``module_param`` lines say, so module cards read real metadata.
 """
@@ -29,9 +31,11 @@ from kernelmagic.machine.accel import AccelChoice
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.machine.vm import VMStatus
+from tests.doubles.fake_modop import HelperGuest, logical_argv
+from tests.doubles.shell_lab import ShellLab, shell_with
 
 if TYPE_CHECKING:  # the workspace's tests use these doubles without the notebook layer
-    from kernelmagic.notebook.session import LabSession
+    pass
 
 RELEASE = "6.1.0-56-amd64"
 
@@ -146,6 +150,7 @@ class FakeConsole:
     def __init__(self) -> None:
         self.lines: list[str] = []
         self._crashes: list[CrashReport] = []
+        self.warnings: list[CrashReport] = []
 
     def text(self) -> str:
         return "".join(line + "\n" for line in self.lines)
@@ -159,7 +164,7 @@ class FakeConsole:
     def add_crash(self, kind: str, title: str, report: str, **kw: Any) -> CrashReport:
         crash = CrashReport(kind, title, report, position=self.mark(), **kw)
         self.lines += report.splitlines()
-        self._crashes.append(crash)
+        (self.warnings if kind == "warning" else self._crashes).append(crash)
         return crash
 
     @property
@@ -170,7 +175,7 @@ class FakeConsole:
         return [c for c in self._crashes if c.position >= mark]
 
 
-class FakeLabVM:
+class FakeLabVM(HelperGuest):
     """A LabVM look-alike over a simulated kernel; ``calls`` records every argv."""
 
     def __init__(self, share: Path) -> None:
@@ -186,6 +191,9 @@ class FakeLabVM:
         self.exports: dict[str, str] = {}  # symbol -> module that exports it
         self.needs: dict[str, str] = {}  # module -> symbol it needs
         self.on_exec: Callable[[list[str]], None] | None = None  # raise from here to test
+        #: module -> /proc/PID/stack lines: its init and exit never return.
+        self.stuck: dict[str, list[str]] = {}
+        self._spawned: dict[int, ExecResult | None] = {}
         self._boot()
 
     def _boot(self) -> None:
@@ -271,7 +279,8 @@ class FakeLabVM:
             raise VMNotRunning("the lab VM is not running")
         self.calls.append(argv)
         if self.on_exec is not None:
-            self.on_exec(argv)
+            # The helper's insmod and rmmod are shown to tests as the tools' own argv.
+            self.on_exec(logical_argv(argv))
         result = self._dispatch(argv)
         if check and result.exit_code != 0:
             raise GuestCommandError(argv, result.exit_code, result.stdout, result.stderr)
@@ -279,6 +288,8 @@ class FakeLabVM:
 
     def _dispatch(self, argv: list[str]) -> ExecResult:
         tool, args = Path(argv[0]).name, argv[1:]
+        if tool == "kernelmagic-modop":
+            return self._modop(args)
         handler = getattr(self, f"_do_{tool.replace('-', '_')}", None)
         if handler is None:
             return ExecResult(127, "", f"{tool}: not found\n")
@@ -436,27 +447,15 @@ class FakeLabVM:
 
 
 @dataclass
-class Lab:
-    """An IPython shell with the magics registered over a fake VM and a fake kbuild."""
+class Lab(ShellLab):
+    """The shell harness over a fake VM and a fake kbuild."""
 
-    shell: Any
-    session: LabSession
-    vm: FakeLabVM
-    builder: FakeBuilder
-    shown: list[Any]
-
-    def run(self, code: str) -> Any:
-        return self.shell.run_cell(code, store_history=False)
-
-    def shown_text(self) -> str:
-        return "\n".join(repr(obj) for obj in self.shown)
+    vm: FakeLabVM = field(kw_only=True)
+    builder: FakeBuilder = field(kw_only=True)
 
 
 def make_lab(home: Path) -> Lab:
     """Needs KERNELMAGIC_HOME pointing at ``home`` (kmod looks for exporters there)."""
-    from IPython.core.interactiveshell import InteractiveShell
-
-    from kernelmagic.notebook.magics import register
     from kernelmagic.notebook.session import LabSession
 
     builds = home / "builds"
@@ -465,6 +464,4 @@ def make_lab(home: Path) -> Lab:
     builder = FakeBuilder(builds)
     shown: list[Any] = []
     session = LabSession(lambda: vm, builder=builder, show=shown.append, progress=False)
-    shell = InteractiveShell.instance()
-    register(shell, session)
-    return Lab(shell, session, vm, builder, shown)
+    return Lab(shell_with(session), session, shown, vm=vm, builder=builder)

@@ -1,5 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Test doubles: a fake qemu-guest-agent that speaks the QGA wire protocol.
+"""Test doubles: a fake qemu-guest-agent that speaks the QGA wire protocol, and the
+guest helper ``kernelmagic-modop`` played over a fake guest.
+
+The helper's doubles (end of this file): :func:`modop_output` writes what the helper
+prints for an insmod or rmmod; :class:`SpawnByExec` gives any fake guest with an
+``exec`` the ``spawn``/``poll`` pair that watched commands use.
 
 :class:`FakeAgentServer` serves one end of a ``socketpair()`` from a thread and hands
 the other end to the code under test (``server.client_sock``), exactly as QEMU's
@@ -35,6 +40,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
+
+from kernelmagic.machine.exec_result import ExecResult
 
 #: What an exec handler returns: ``(exit_code, stdout, stderr)`` (bytes or str), or a
 #: dict of ``guest-exec-status`` fields for full control (e.g. ``{"signal": 9}``).
@@ -357,3 +364,86 @@ class FakeAgentServer:
 
 def _parse_error(what: str) -> dict[str, str]:
     return {"class": "GenericError", "desc": f"JSON parse error, {what}"}
+
+
+# -- the guest helper (vm/modop.c), played over a fake guest --------------------------------
+
+
+def kmsg_line(level: int, seq: int, seconds: float, message: str, facility: int = 0) -> str:
+    """One ``/dev/kmsg`` record as the kernel writes it (escaping as it does)."""
+    text = "".join(
+        f"\\x{b:02x}" if b < 32 or b >= 127 or b == 0x5C else chr(b) for b in message.encode()
+    )
+    return f"{facility << 3 | level},{seq},{round(seconds * 1e6)},-;{text}"
+
+
+def modop_output(
+    result: str = "errno 0",
+    records: Sequence[tuple[int, float, str]] = (),
+    *,
+    mark: tuple[int, float, int] = (300, 12.0, 1),
+    state: str | None = None,
+    holders: Sequence[str] = (),
+    refcnt: int | None = None,
+    lost: int = 0,
+    omitted: int = 0,
+) -> str:
+    """What ``kernelmagic-modop insmod|rmmod`` prints: ``records`` are (level, time, text)."""
+    seq, ts, count = mark
+    lines = [f"mark {seq} {round(ts * 1e6) if ts >= 0 else -1} {count}"]
+    if state is not None:
+        lines.append(f"state {state}")
+    if holders:
+        lines.append("holders " + " ".join(holders))
+    if refcnt is not None:
+        lines.append(f"refcnt {refcnt}")
+    lines.append(f"result {result}")
+    if lost:
+        lines.append(f"lost {lost}")
+    if omitted:
+        lines.append(f"omitted {omitted}")
+    lines += [
+        "rec " + kmsg_line(level, seq + lost + i, when, text)
+        for i, (level, when, text) in enumerate(records)
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class SpawnByExec:
+    """``spawn``/``poll``/``report_stuck_cpu`` for a fake whose ``exec`` answers at once.
+
+    ``spawn`` runs the command through ``exec`` and ``poll`` hands its result back, so a
+    fake guest gets the watched path for free. A command for which ``hangs(argv)`` is
+    true never finishes (a stuck init) until :meth:`finish` ends it. ``nmis`` counts
+    the calls to ``report_stuck_cpu``.
+    """
+
+    def _table(self) -> dict[int, ExecResult | None]:
+        if "_spawn_results" not in self.__dict__:
+            self._spawn_results: dict[int, ExecResult | None] = {}
+            self.spawned: dict[int, list[str]] = {}
+            self.nmis = 0
+        return self._spawn_results
+
+    def hangs(self, argv: list[str]) -> bool:
+        return False
+
+    def spawn(self, argv: Sequence[str]) -> int:
+        table = self._table()
+        pid = 500 + len(table)
+        argv = [str(a) for a in argv]
+        self.spawned[pid] = argv
+        table[pid] = None if self.hangs(argv) else self.exec(argv)  # type: ignore[attr-defined]
+        return pid
+
+    def poll(self, pid: int, timeout: float = 1.0) -> ExecResult | None:
+        return self._table().get(pid)
+
+    def report_stuck_cpu(self) -> bool:
+        self._table()
+        self.nmis += 1
+        return False
+
+    def finish(self, pid: int, result: ExecResult) -> None:
+        """Let a hanging command end now, with ``result``."""
+        self._table()[pid] = result

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from kernelmagic.guest import kernel_log
 from kernelmagic.guest.kernel_log import (
     LEVELS,
     LogMark,
@@ -155,3 +156,24 @@ def test_levels_table() -> None:
         "debug": 7,
     }
     assert [LogRecord(n, 0, 0.0, "").level_name for n in range(8)] == list(LEVELS)
+
+
+# -- /dev/kmsg records (what the module helper returns) -----------------------------------
+
+
+def test_parse_kmsg_keeps_level_facility_time_and_sequence() -> None:
+    record = kernel_log.parse_kmsg("6,302,2975304,-;Hello, world!")
+    assert record == kernel_log.LogRecord(6, 0, 2.975304, "Hello, world!", sequence=302)
+    user = kernel_log.parse_kmsg("12,7,1000000,c;user message")
+    assert user is not None and (user.facility, user.level) == (1, 4)
+
+
+def test_parse_kmsg_restores_escaped_bytes_and_replaces_what_is_not_utf8() -> None:
+    record = kernel_log.parse_kmsg(r"6,1,1,-;a\x0ab \x5c Gr\xc3\xbc\xc3\x9fe \xff end")
+    assert record is not None
+    assert record.message == "a\nb \\ Grüße \ufffd end"
+
+
+@pytest.mark.parametrize("line", ["", "no semicolon", "6,x,1,-;bad seq", "6,1;too few"])
+def test_parse_kmsg_of_something_else_is_none(line: str) -> None:
+    assert kernel_log.parse_kmsg(line) is None

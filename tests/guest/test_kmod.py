@@ -1,12 +1,15 @@
 # SPDX-License-Identifier: MIT
 """kmod.py against a fake guest that answers with kmod's and the kernel's real messages.
 
-The refusal hints come from ``refusals.py`` and the log reads from ``kernel_log.py``; they
-are tested here, through the operations, because this fake guest plays both tools.
+insmod and rmmod run the guest helper (``modop.py``), modprobe kmod's tool between two
+log reads. The refusal hints come from ``refusals.py`` and the log reads from
+``kernel_log.py``; they are tested here, through the operations, because this fake
+guest plays the tools. The deadlines are in test_watched.py.
 """
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Sequence
 from pathlib import Path
 from types import SimpleNamespace
@@ -15,10 +18,14 @@ import pytest
 
 from kernelmagic.errors import GuestCommandError, ModuleError
 from kernelmagic.guest import kernel_log, kmod
-from kernelmagic.guest.kernel_log import KERNEL_LOG, LogMark
+from kernelmagic.guest.kernel_log import KERNEL_LOG, LogMark, parse_dmesg
 from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
+from kernelmagic.guest.modop import KEEP_RECORDS
+from kernelmagic.guest.refusals import errno_from_message
+from kernelmagic.guest.watched import MODOP
 from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.names import kernel_module_name
+from tests.doubles.fakes import SpawnByExec, modop_output
 
 KO_GUEST = "/mnt/host/hello-0123/hello.ko"
 HELLO = ModuleInfo(
@@ -28,15 +35,22 @@ HELLO = ModuleInfo(
 )
 
 
-class FakeGuest:
-    """Answers ``exec`` from a table keyed by argv[0]; plays kernelmagic-kernel-log."""
+class FakeGuest(SpawnByExec):
+    """Answers ``exec`` from a table keyed by argv[0]; plays the kernel-log and module helpers.
+
+    :meth:`refuse` takes what kmod's tool would print and makes the module helper report
+    the errno (or the refusal) behind it, so the tests below also check that the
+    operations word their errors exactly as kmod did.
+    """
 
     def __init__(self, share: Path) -> None:
         self.share = share
         self.calls: list[list[str]] = []
         self.results: dict[str, ExecResult] = {}
         self.mark = "12.000000 1\n"
-        self.new_log = ""  # what `kernel-log after` returns, in `dmesg -r` form
+        self.new_log = ""  # the records an operation causes, in `dmesg -r` form
+        self.helper: dict[str, object] = {"result": "errno 0"}  # modop_output's arguments
+        self.probe_output = ""
         self.settled = 0  # how often wait_settled() was called
 
     def guest_path(self, host_path: Path) -> str:
@@ -58,6 +72,13 @@ class FakeGuest:
         if argv[0] == KERNEL_LOG:
             assert argv[1] in ("mark", "after", "tail"), argv
             result = ExecResult(0, self.mark if argv[1] == "mark" else self.new_log)
+        elif argv[0] == MODOP and argv[1] in ("insmod", "rmmod"):
+            assert argv[2] == str(KEEP_RECORDS)
+            records = [(r.level, r.timestamp, r.message) for r in parse_dmesg(self.new_log)]
+            out = modop_output(records=records, **self.helper)  # type: ignore[arg-type]
+            result = ExecResult(0 if self.helper["result"] == "errno 0" else 1, out)
+        elif argv[0] == MODOP:
+            result = ExecResult(0, self.probe_output if argv[1] == "probe" else "")
         else:
             result = self.results.get(argv[0], ExecResult(0))
         if check and result.exit_code != 0:
@@ -65,11 +86,28 @@ class FakeGuest:
         return result
 
     def refuse(self, tool: str, message: str, log: str = "") -> None:
-        self.results[tool] = ExecResult(1, "", message + "\n")
         self.new_log = log
+        if tool not in ("insmod", "rmmod"):
+            self.results[tool] = ExecResult(1, "", message + "\n")
+            return
+        text = message.split("ERROR: ", 1)[-1]
+        if text.endswith("is not currently loaded"):
+            self.helper = {"result": "refused notloaded", "state": "none"}
+        elif " is in use by: " in text:
+            holders = text.split(" is in use by: ")[1].split()
+            self.helper = {"result": "refused holders", "state": "live", "holders": holders}
+        elif text.endswith(" is in use"):
+            self.helper = {"result": "refused inuse", "state": "live", "refcnt": 1}
+        else:
+            how = "open" if text.startswith("could not load module") else "errno"
+            number = getattr(errno, errno_from_message(text))
+            self.helper = {"result": f"{how} {number}", "state": "live"}
 
     def command(self, tool: str) -> list[str]:
         return next(c for c in self.calls if c[0] == tool)
+
+    def helper_call(self) -> list[str]:
+        return next(c for c in self.calls if c[0] == MODOP)
 
 
 @pytest.fixture
@@ -233,9 +271,11 @@ def test_insmod_ok(guest: FakeGuest, ko: Path) -> None:
     assert op.module == "hello" and op.action == "insmod"
     assert op.log_text == "Hello, Linux Enthusiast!"
     assert "insmod hello: ok" in repr(op)
-    # mark before, insmod, then the records after the mark
-    assert [c[0] for c in guest.calls] == [KERNEL_LOG, "insmod", KERNEL_LOG]
-    assert guest.calls[0][1] == "mark" and guest.calls[2][1:] == ["after", "12.000000", "1"]
+    # one exchange: the helper marks the log, loads, and returns the records it caused
+    assert guest.calls == [[MODOP, "insmod", "200", KO_GUEST, 'name="Linux Enthusiast"', "count=2"]]
+    assert op.mark == LogMark(12.0, 1) and guest.settled == 1
+    assert op.log[0].sequence == 300 and op.log[0].level == 6
+    assert op.omitted == 0 and op.lost == 0
 
 
 def test_insmod_mapping_params(guest: FakeGuest, ko: Path) -> None:
@@ -403,8 +443,9 @@ def test_rmmod_ok(guest: FakeGuest) -> None:
     op = kmod.rmmod(guest, "hello-world")
     assert op.argv == ["rmmod", "hello_world"]
     assert op.log_text == "Goodbye"
+    assert guest.calls == [[MODOP, "rmmod", "200", "hello_world"]]
     kmod.rmmod(guest, "hello", force=True)
-    assert guest.calls[-2] == ["rmmod", "-f", "hello"]
+    assert guest.calls[-1] == [MODOP, "rmmod", "200", "-f", "hello"]
 
 
 def test_rmmod_not_loaded(guest: FakeGuest) -> None:
@@ -443,8 +484,9 @@ def test_rmmod_of_a_module_without_exit_suggests_force(guest: FakeGuest) -> None
 
 
 def test_rmmod_force(guest: FakeGuest) -> None:
-    kmod.rmmod(guest, "hello", force=True)
-    assert guest.command("rmmod") == ["rmmod", "-f", "hello"]
+    op = kmod.rmmod(guest, "hello", force=True)
+    assert op.argv == ["rmmod", "-f", "hello"]
+    assert guest.helper_call() == [MODOP, "rmmod", "200", "-f", "hello"]
 
 
 def test_modprobe_not_installed(guest: FakeGuest) -> None:
@@ -491,3 +533,74 @@ def test_dmesg_tail_and_all(guest: FakeGuest) -> None:
 def test_clear_log(guest: FakeGuest) -> None:
     kernel_log.clear_log(guest)
     assert guest.calls == [["dmesg", "-c"]]
+
+
+# -- what an oops or a hang leaves, and floods -----------------------------------------------
+
+
+def test_an_insmod_killed_by_an_oops_reads_as_kmods_exit_status(guest: FakeGuest, ko: Path) -> None:
+    guest.helper = {"result": "signal 9"}
+    guest.new_log = "<1>[ 13.0] BUG: kernel NULL pointer dereference, address: 0000000000000000\n"
+    with pytest.raises(ModuleError) as info:
+        kmod.insmod(guest, ko, info=HELLO)
+    assert str(info.value) == "insmod hello failed: exit status 137"
+    assert info.value.errno_name == "" and info.value.output == ""
+    assert info.value.log[0].startswith("BUG: kernel NULL pointer dereference")
+
+
+def test_rmmod_of_a_module_whose_init_never_returned_says_restart(guest: FakeGuest) -> None:
+    guest.helper = {"result": "refused inuse", "state": "coming", "refcnt": 1}
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "crash")
+    assert str(info.value) == "rmmod crash failed: Module crash is in use"
+    assert "[Loading]" in info.value.hint and "%vm restart" in info.value.hint
+
+
+def test_rmmod_of_a_module_left_unloading_says_it_never_goes_in_this_boot(
+    guest: FakeGuest,
+) -> None:
+    guest.helper = {"result": f"errno {errno.EBUSY}", "state": "going", "refcnt": -1}
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "crashexit")
+    error = info.value
+    assert str(error) == "rmmod crashexit failed: could not remove module crashexit: " + (
+        "Device or resource busy"
+    )
+    assert "can never be unloaded in this boot" in error.hint
+    assert "%vm restart" in error.hint and "module_exit" not in error.hint
+
+
+def test_rmmod_of_a_built_in_module(guest: FakeGuest) -> None:
+    guest.helper = {"result": "refused builtin", "state": "builtin"}
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "kprobes")
+    assert str(info.value) == "rmmod kprobes failed: Module kprobes is builtin."
+    assert "built into the kernel" in info.value.hint
+
+
+def test_rmmod_in_use_without_holders(guest: FakeGuest) -> None:
+    guest.refuse("rmmod", "rmmod: ERROR: Module chardev is in use")
+    with pytest.raises(ModuleError) as info:
+        kmod.rmmod(guest, "chardev")
+    assert str(info.value) == "rmmod chardev failed: Module chardev is in use"
+    assert info.value.errno_name == "EBUSY"
+    assert info.value.output == "rmmod: ERROR: Module chardev is in use\n"
+
+
+def test_a_flood_keeps_the_last_records_and_counts_the_rest(guest: FakeGuest, ko: Path) -> None:
+    guest.helper = {"result": "errno 0", "lost": 99_700, "omitted": 99_800}
+    guest.new_log = "".join(f"<6>[ 13.{i:06d}] line {99_800 + i}\n" for i in range(200))
+    op = kmod.insmod(guest, ko, info=HELLO)
+    assert len(op.log) == 200 and op.omitted == 99_800 and op.lost == 99_700
+    assert op.log[-1].message == "line 99999"
+    assert op.log[0].sequence == 300 + 99_700  # the records after the lost ones
+    assert "(99800 earlier log lines left out)" in repr(op)
+
+
+def test_module_state_and_operations_running(guest: FakeGuest) -> None:
+    guest.results["cat"] = ExecResult(0, PROC_MODULES)
+    assert kmod.module_state(guest, "leaving") == "Unloading"
+    assert kmod.module_state(guest, "hello") == "Live"
+    assert kmod.module_state(guest, "absent") is None
+    assert kmod.operations_running(guest) == []
+    assert guest.calls[-1] == [MODOP, "running"]

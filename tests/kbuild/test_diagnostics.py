@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 
 from kernelmagic.kbuild.diagnostics import Diagnostic, parse_diagnostics
+from kernelmagic.kbuild.hints import hint
+from kernelmagic.kbuild.sources import CellSource
 
 ROOT = "/tmp/km/builds"
 DATA = Path(__file__).resolve().parents[1] / "data" / "kbuild"
@@ -244,3 +246,56 @@ def test_location_and_str_without_line() -> None:
     assert d.location == "defs.h"
     assert str(d) == "defs.h: warning: w"
     assert str(Diagnostic("", None, None, "error", "boom", "make")) == "make: error: boom"
+
+
+# -- hints for the mistakes learners make (kernelmagic.kbuild.hints) ---------------------
+
+
+def _cell(name: str) -> dict[str, CellSource]:
+    """The captured module's source as the %%kmodule cell it came from."""
+    text = (DATA / "sources" / f"{name}.c").read_text()
+    return {f"{name}.c": CellSource(text, f"%%kmodule {name}", main=True)}
+
+
+def test_a_decimal_mode_gets_a_hint_at_its_cell_line() -> None:
+    diags = parse_diagnostics(captured("nonoctal"), bdir("nonoctal", "1fea3900a922460c"))
+    error, note = diags
+    assert error.message == "negative width in bit-field '<anonymous>'"
+    assert error.file.endswith("include/linux/build_bug.h")  # the kernel's header, not ours
+    assert (note.file, note.line, note.message) == (
+        "nonoctal.c",
+        7,
+        "in expansion of macro 'module_param'",
+    )
+    text = hint(error, _cell("nonoctal"))
+    assert text.startswith("cell line 8: the mode 644 is a decimal number (octal 1204)")
+    assert "(0644)" in text
+    assert hint(note, _cell("nonoctal")) == ""
+
+
+def test_a_world_writable_sysfs_mode_gets_a_hint() -> None:
+    diags = parse_diagnostics(captured("worldwr"), bdir("worldwr", "5888edc1d88bb852"))
+    assert diags[1].message == "in expansion of macro '__ATTR'"
+    text = hint(diags[0], _cell("worldwr"))
+    assert text.startswith("cell line 21: 0666 lets every user write the file")
+    assert "use 0664" in text
+
+
+def test_a_build_bug_without_a_mode_mistake_gets_the_general_hint() -> None:
+    (error, _note) = parse_diagnostics(captured("nonoctal"), bdir("nonoctal", "1fea3900a922460c"))
+    fixed = {
+        "nonoctal.c": CellSource("module_param(times, int, 0644);\n", "%%kmodule x", main=True)
+    }
+    assert "compile-time check of a kernel macro (BUILD_BUG_ON)" in hint(error, fixed)
+
+
+def test_copy_from_user_compared_with_less_than_zero() -> None:
+    (d,) = parse_diagnostics(captured("cfu_lt0"), bdir("cfu_lt0", "7614dcf802960e70"))
+    assert (d.file, d.line, d.severity) == ("cfu_lt0.c", 13, "warning")
+    assert "ignoring return value of 'copy_from_user'" in d.message
+    text = hint(d, _cell("cfu_lt0"))
+    assert "the number of bytes it could NOT copy" in text
+    assert "'< 0' is never true" in text
+    assert "if (copy_from_user(...)) return -EFAULT;" in text
+    ignored = {"cfu_lt0.c": CellSource("\n" * 12 + "\tcopy_from_user(text, buf, len);\n", "x")}
+    assert hint(d, ignored).endswith("test it and return -EFAULT when it is not 0")

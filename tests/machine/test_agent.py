@@ -224,6 +224,33 @@ def test_exec_timeout_kills_the_guest_process(server: FakeAgentServer, agent: Gu
     assert agent.exec(["echo", "still", "fine"]).stdout == "still fine\n"
 
 
+def test_spawn_returns_at_once_and_exec_status_collects(
+    server: FakeAgentServer, agent: GuestAgent
+) -> None:
+    """What a watched command uses: start it, ask about it between other calls."""
+    server.on_exec(echo, match="echo", polls=2)
+    pid = agent.spawn(["echo", "watched"])
+    assert agent.exec_status(pid) is None  # still running, twice
+    assert agent.call("guest-ping") == {}  # other exchanges go on meanwhile
+    assert agent.exec_status(pid) is None
+    result = agent.exec_status(pid)
+    assert result == (0, "watched\n", "")
+    with pytest.raises(AgentError, match="Invalid parameter 'pid'"):
+        agent.exec_status(pid)  # collected: the agent forgot it
+
+
+def test_exec_status_of_a_silent_agent_times_out(
+    server: FakeAgentServer, agent: GuestAgent
+) -> None:
+    server.on_exec(echo, match="echo", hang=True)
+    pid = agent.spawn(["echo", "x"])
+    server.silent = True
+    started = time.monotonic()
+    with pytest.raises(AgentTimeout):
+        agent.exec_status(pid, timeout=0.3)
+    assert time.monotonic() - started < 2
+
+
 def test_exec_rejects_an_empty_argv(agent: GuestAgent) -> None:
     with pytest.raises(ValueError):
         agent.exec([])

@@ -129,7 +129,7 @@ def test_kmodule_load_loads_and_reloads(lab: Lab) -> None:
     second = build_hello(lab, "--load --force")
     assert second.load is not None
     assert second.load.outcome.startswith("hello reloaded")
-    assert ["rmmod", "-f", "hello"] in lab.vm.calls
+    assert ["rmmod", "-f", "hello"] in lab.vm.tool_calls
     assert "hello: exit" in second.log and "Hello, world!" in second.log
     assert "lab VM ready in 1.4 s (tcg)" in lab.shown_text()
 
@@ -236,7 +236,7 @@ def test_insmod_value_with_spaces_reaches_the_module_whole(lab: Lab, args: str) 
     r: LoadResult = result.result
     assert "Hello, Linux Enthusiast!" in r.log
     assert "unknown parameter" not in r.log
-    insmod = [c for c in lab.vm.calls if c[0] == "insmod"][-1]
+    insmod = [c for c in lab.vm.tool_calls if c[0] == "insmod"][-1]
     assert insmod[2] == 'name="Linux Enthusiast"'
 
 
@@ -467,7 +467,11 @@ def test_ctrl_c_is_one_line(lab: Lab, capsys: pytest.CaptureFixture[str]) -> Non
     lab.vm.on_exec = interrupt
     error, line = run_failing(lab, capsys, "%insmod hello")
     assert isinstance(error, KeyboardInterrupt)
-    assert line.endswith("KeyboardInterrupt\x1b[0m: %insmod cancelled (Ctrl-C)")
+    assert line.endswith(
+        "KeyboardInterrupt\x1b[0m: %insmod interrupted while insmod hello ran: it may still "
+        "be running in the lab VM; if it is stuck there, the next command restarts the lab "
+        "VM first"
+    )
 
 
 def test_a_bug_of_ours_keeps_its_traceback(lab: Lab, capsys: pytest.CaptureFixture[str]) -> None:

@@ -12,10 +12,13 @@ from pathlib import Path
 import pytest
 
 from kernelmagic import workspace as workspaces
-from kernelmagic.errors import ModuleError, UsageError
+from kernelmagic.errors import KernelCrashed, ModuleError, OperationStuck, UsageError
 from kernelmagic.kbuild.sources import CellSource
+from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.crash import CrashReport
+from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.workspace import ModuleChange, Workspace
-from tests.doubles.fake_lab import FakeBuilder, FakeLabVM
+from tests.doubles.fake_lab import FakeBuilder, FakeLabVM, Module
 
 MODULE = 'MODULE_LICENSE("GPL");\n'
 PARAMS = MODULE + "module_param(name, charp, 0444);\nmodule_param(loud, bool, 0444);\n"
@@ -194,6 +197,193 @@ def test_each_operation_asks_the_provider_for_the_vm(lab: Lab) -> None:
     ws.unload("hello")
     assert lab.provided == 2
     assert ws.vm is lab.vm
+
+
+# -- a kernel that only a restart mends -------------------------------------------------
+
+
+class OopsLabVM(FakeLabVM):
+    """The fake kernel, where an oops in init kills insmod and leaves the module Loading,
+    and where ``running`` names an insmod still in the kernel."""
+
+    def __init__(self, share: Path) -> None:
+        super().__init__(share)
+        self.oops_in_init: set[str] = set()
+        self.still_running: list[str] = []
+
+    def _boot(self) -> None:
+        super()._boot()
+        self.loading: set[str] = set()
+
+    def _modop(self, args: list[str]) -> ExecResult:
+        name = Path(args[2]).stem if args[0] == "insmod" else ""
+        if args[0] == "running":
+            return ExecResult(0, "".join(f"running {op}\n" for op in self.still_running))
+        if name in self.oops_in_init:
+            self.printk(1, "BUG: kernel NULL pointer dereference, address: 0000000000000000")
+            self.modules = {name: Module(name), **self.modules}
+            self.loading.add(name)
+            return ExecResult(0, "mark 1 1000000 1\nresult signal 9\n")
+        return super()._modop(args)
+
+    def _do_cat(self, args: list[str]) -> ExecResult:
+        result = super()._do_cat(args)
+        if args == ["/proc/modules"]:
+            lines = [
+                line.replace(" Live ", " Loading ") if line.split()[0] in self.loading else line
+                for line in result.stdout.splitlines(keepends=True)
+            ]
+            return ExecResult(0, "".join(lines))
+        return result
+
+
+@pytest.fixture
+def oops_lab(home: Path) -> Lab:
+    lab = Lab(home)
+    vm = OopsLabVM(lab.vm.share)
+    vm.start()
+    lab.vm = vm
+    return lab
+
+
+def built(lab: Lab, *names: str) -> Workspace:
+    for name in names:
+        lab.workspace.set_main(name, MODULE)
+        lab.workspace.build(name)
+    return lab.workspace
+
+
+def test_an_init_stuck_for_good_restarts_the_vm_and_the_error_says_so(lab: Lab) -> None:
+    ws = built(lab, "hang", "hello")
+    ws.load("hello")
+    lab.vm.stuck["hang"] = ["msleep+0x29/0x40", "hang_init+0x1b/0x1000 [hang]"]
+    lines: list[str] = []
+    with pytest.raises(OperationStuck) as info:
+        ws.load("hang", timeout=0.3, progress=lines.append)
+    error = info.value
+    assert error.restarted and error.module == "hang"
+    assert error.stack[1] == "hang_init+0x1b/0x1000 [hang]" and error.state == "D (disk sleep)"
+    assert "it is stuck in hang_init+0x1b/0x1000 [hang]" in str(error)
+    assert str(error).endswith(
+        "can never be removed from a running kernel: the lab VM was restarted: modules "
+        "loaded before and files in the guest are gone."
+    )
+    assert lab.vm.starts == 2 and lab.vm.running
+    assert ws.load_marks == {}  # the old kernel's marks went with it
+    del lab.vm.stuck["hang"]
+    assert "hello" not in lab.vm.modules
+    assert ws.load("hello").notices == []  # the fresh VM loads at once
+
+
+def test_an_exit_stuck_for_good_restarts_too(lab: Lab) -> None:
+    ws = built(lab, "hangexit")
+    ws.load("hangexit")
+    lab.vm.stuck["hangexit"] = ["msleep+0x29/0x40", "hx_exit+0x16/0x1000 [hangexit]"]
+    with pytest.raises(OperationStuck, match="the module's exit function did not return") as info:
+        ws.unload("hangexit", timeout=0.2)
+    assert info.value.restarted and lab.vm.starts == 2
+
+
+def test_after_an_oops_in_init_the_next_load_restarts_first_and_says_why(
+    oops_lab: Lab,
+) -> None:
+    ws = built(oops_lab, "crash", "hello")
+    vm = oops_lab.vm
+    ws.load("hello")
+    vm.oops_in_init.add("crash")
+    with pytest.raises(ModuleError, match="insmod crash failed: exit status 137"):
+        ws.load("crash")
+    assert ws.wedged == {"crash": "Loading"}
+    assert vm.starts == 1  # nothing restarts until it must
+    assert ws.load("hello", reload=True).notices == []  # another module: no restart
+    vm.oops_in_init.clear()  # the learner fixed the bug
+    change = ws.load("crash")
+    assert vm.starts == 2 and "crash" in vm.modules
+    assert change.notices == [
+        "the lab VM was restarted before insmod crash: an oops in crash's init left it "
+        "[Loading] for good, and a module of that name cannot be loaded again in this boot; "
+        "modules loaded before and files in the guest are gone"
+    ]
+    assert ws.wedged == {}
+
+
+def test_an_interrupted_insmod_still_in_the_kernel_restarts_the_vm_before_the_next(
+    oops_lab: Lab,
+) -> None:
+    ws = built(oops_lab, "slow", "hello")
+    vm = oops_lab.vm
+
+    def interrupt(argv: list[str]) -> None:
+        if argv[0] == "insmod" and "slow" in argv[1]:
+            raise KeyboardInterrupt
+
+    vm.on_exec = interrupt
+    with pytest.raises(KeyboardInterrupt):
+        ws.load("slow")
+    assert ws.interrupted == "insmod slow"
+    vm.on_exec = None
+    vm.still_running = ["812 insmod"]
+    change = ws.load("hello")
+    assert vm.starts == 2 and ws.interrupted is None
+    assert "the interrupted insmod slow was still running in the guest" in change.notices[0]
+
+
+def test_an_interrupted_insmod_that_finished_needs_no_restart(oops_lab: Lab) -> None:
+    ws = built(oops_lab, "hello")
+    ws.interrupted = "insmod hello"
+    assert ws.load("hello").notices == [] and oops_lab.vm.starts == 1
+    assert ws.interrupted is None
+
+
+def test_a_cpu_that_never_comes_back_kills_the_vm(lab: Lab) -> None:
+    ws = built(lab, "spin")
+    lockup = CrashReport("soft lockup", "watchdog: BUG: soft lockup - CPU#0 stuck for 3s!", "")
+
+    def spin(argv: list[str]) -> None:
+        if argv[0] == "insmod":
+            raise KernelCrashed("the lab VM's kernel reported a soft lockup", crash=lockup)
+
+    lab.vm.on_exec = spin
+    with pytest.raises(KernelCrashed) as info:
+        ws.load("spin")
+    assert info.value.crash is lockup
+    assert not lab.vm.running and ws.load_marks == {}
+
+
+def test_a_module_named_like_one_of_the_kernels_is_refused_before_building(home: Path) -> None:
+    lab = Lab(home)
+    taken = {"ext4": "shipped in the lab VM; %modprobe ext4 loads it"}
+    ws = Workspace(lambda: lab.vm, builder=lab.builder, taken_names=lambda: taken)
+    ws.set_main("ext4", MODULE)
+    with pytest.raises(UsageError) as info:
+        ws.build("ext4")
+    assert str(info.value) == (
+        "ext4 is the name of a module the lab's kernel already has (shipped in the lab VM; "
+        "%modprobe ext4 loads it); yours would clash with it: give it another name, e.g. "
+        "my_ext4"
+    )
+    assert lab.builder.calls == []
+    ws.set_main("my_ext4", MODULE)
+    ws.build("my_ext4")
+
+
+def test_the_names_come_from_the_bundle(tmp_path: Path) -> None:
+    root = tmp_path / "bundle"
+    root.mkdir()
+    (root / "modules.builtin").write_text("kernel/net/unix/unix.ko\nkernel/fs/nls/nls-base.ko\n")
+    bundle = Bundle(root, "6.1.0-0-amd64", {"modules": ["kernel/net/bridge/bridge.ko.xz"]})
+    taken = bundle.taken_module_names()
+    assert taken == {
+        "bridge": "shipped in the lab VM; %modprobe bridge loads it",
+        "unix": "built into the kernel",
+        "nls_base": "built into the kernel",
+    }
+
+
+def test_change_carries_how_many_records_were_left_out(lab: Lab) -> None:
+    ws = built(lab, "hello")
+    change = ws.load("hello")
+    assert change.omitted == 0 and change.notices == []
 
 
 # -- the current workspace --------------------------------------------------------------

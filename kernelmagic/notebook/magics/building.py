@@ -13,6 +13,7 @@ from kernelmagic.guest.kmod import install
 from kernelmagic.guest.modinfo import read_modinfo
 from kernelmagic.kbuild.tree import export_sources, kbuild_text
 from kernelmagic.notebook.magics._common import (
+    GUEST_LEFT,
     ArgumentError,
     LabMagics,
     learner_errors,
@@ -29,7 +30,9 @@ from kernelmagic.notebook.views import (
     Notice,
 )
 
-__all__ = ["BuildMagics"]
+__all__ = ["BUILD_LEFT", "BuildMagics"]
+
+BUILD_LEFT = "the compiler was stopped and nothing was built; run the cell again to build"
 
 
 @magics_class
@@ -60,12 +63,20 @@ class BuildMagics(LabMagics):
         action="store_true",
         help="with --load: unload the loaded copy with rmmod -f, even when in use",
     )
+    @argument(
+        "--timeout",
+        type=float,
+        metavar="S",
+        help="with --load: seconds to wait for init (and the old copy's exit) to return; "
+        "default 10, for the notebook: %%config LabMagics.module_timeout = 20",
+    )
     def kmodule(self, line: str, cell: str) -> KModuleResult:  # fmt: skip
         """Build the cell as a kernel module for the lab VM's kernel, and show its card.
 
         The cell is the module's C source; ``%%kfile NAME/FILE`` cells run before it add
         files. Errors and warnings are shown at their cell line (this line is line 1).
-        A build failure fails the cell. Example::
+        A build failure fails the cell. With ``--load``, a crash or an init that does
+        not return (within ``--timeout S``) is shown at the line of this cell. Example::
 
             %%kmodule hello --load
             #include <linux/module.h>
@@ -82,8 +93,10 @@ class BuildMagics(LabMagics):
             workspace.set_main(args.name, cell)
             kbuild_text(args.name, workspace.sources(args.name).texts(), args.cflags)
         files = workspace.sources(args.name).files
+        timeout = self.timeout(args.timeout) if args.load else None
         try:
-            built = workspace.build(args.name, cflags=args.cflags)
+            with self.session.doing(f"building {args.name}", BUILD_LEFT):
+                built = workspace.build(args.name, cflags=args.cflags)
         except BuildError as exc:
             self.show(BuildFailure(args.name, exc, files))
             raise quiet(exc) from None
@@ -92,10 +105,14 @@ class BuildMagics(LabMagics):
         result = KModuleResult(card, DiagnosticList(built.diagnostics, files))
         try:
             if args.install:
-                result.installed = install(workspace.vm, built.ko_path, info=card.info)
+                with self.session.doing(f"installing {args.name}", GUEST_LEFT):
+                    result.installed = install(workspace.vm, built.ko_path, info=card.info)
             if args.load:
-                change = workspace.load(args.name, reload=True, force=args.force)
-                result.load = LoadResult.of(change)
+                what = f"insmod {args.name} ran"
+                with self.progress() as progress, self.session.doing(what, GUEST_LEFT):
+                    change = workspace.load(args.name, reload=True, force=args.force,
+                                            timeout=timeout, progress=progress)  # fmt: skip
+                result.load = LoadResult.of(change, self.session.explain)
         except BaseException:
             self.show(result)  # the build worked: keep its card above the failure
             raise

@@ -85,7 +85,9 @@ class KernelLogMagics(LabMagics):
     def dmesg(self, line: str) -> LogView | Notice:  # fmt: skip
         """The lab VM's kernel log: timestamp, level and message of each record.
 
-        Long logs show their newest records and say how many were left out. Example::
+        Long logs show their newest records and say how many were left out; a kernel
+        report (an oops, a WARN) is folded under one line naming it, at the line of
+        your cell when the module was built here. Example::
 
             %dmesg -n 20
             %dmesg --since-load hello --level warning+
@@ -110,7 +112,7 @@ class KernelLogMagics(LabMagics):
             records = self._follow(vm, start, records, min(args.follow, MAX_FOLLOW), levels)
         if args.clear:
             kernel_log.clear_log(vm)
-        return LogView(records)
+        return LogView(records, explain=self.session.explain)
 
     def _select(
         self, vm: Guest, args: argparse.Namespace, levels: set[int] | None

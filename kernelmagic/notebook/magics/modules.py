@@ -11,10 +11,21 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from kernelmagic.guest import kmod
 from kernelmagic.guest.modinfo import read_modinfo
 from kernelmagic.names import kernel_module_name
-from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse, user_values
+from kernelmagic.notebook.magics._common import (
+    GUEST_LEFT,
+    LabMagics,
+    learner_errors,
+    parse,
+    user_values,
+)
 from kernelmagic.notebook.views import LoadResult, ModuleCard, ModuleTable
 
-__all__ = ["ModuleMagics"]
+__all__ = ["TIMEOUT_HELP", "ModuleMagics"]
+
+TIMEOUT_HELP = (
+    "seconds to wait for the module's init (or exit) to return; default 10, for the "
+    "notebook: %%config LabMagics.module_timeout = 20"
+)
 
 
 @magics_class
@@ -22,6 +33,7 @@ class ModuleMagics(LabMagics):
     @line_magic
     @learner_errors("%insmod")
     @magic_arguments()
+    @argument("--timeout", type=float, metavar="S", help=TIMEOUT_HELP)
     @argument("name", help="a module built in this notebook (by its kmodule cell)")
     @argument("params", nargs="*", default=[], metavar="KEY=VALUE", help="module parameters")
     def insmod(self, line: str) -> LoadResult:
@@ -30,16 +42,22 @@ class ModuleMagics(LabMagics):
         Arguments are split as a shell splits them, and a value with spaces reaches the
         module whole (the kernel needs it in double quotes; they are added for you).
         ``{var}`` is replaced by a Python variable. The result holds the kernel log lines
-        the load produced (``r.log``). Example::
+        the load produced (``r.log``). An init that has not returned after the timeout
+        (10 s, or ``--timeout S``) is shown where it is stuck, and the lab VM restarted.
+        A crash is shown at the line of your cell where it happened. Example::
 
             %insmod hello name="Linux Enthusiast"
             r = %insmod hello name="{who}" count=3
+            %insmod slow --timeout 30
         """
         args = parse(self.insmod, line)
         with user_values(f"%insmod {args.name}"):
             name = kernel_module_name(args.name)
             kmod.kernel_params(args.params)
-        return LoadResult.of(self.workspace.load(name, args.params))
+        timeout = self.timeout(args.timeout)
+        with self.progress() as progress, self.session.doing(f"insmod {name} ran", GUEST_LEFT):
+            change = self.workspace.load(name, args.params, timeout=timeout, progress=progress)
+        return LoadResult.of(change, self.session.explain)
 
     @line_magic
     @learner_errors("%rmmod")
@@ -47,17 +65,23 @@ class ModuleMagics(LabMagics):
     @argument("name", help="a loaded module")
     @argument("-f", "--force", action="store_true",
               help="unload even when in use (rmmod -f; taints the kernel: R)")  # fmt: skip
+    @argument("--timeout", type=float, metavar="S", help=TIMEOUT_HELP)
     def rmmod(self, line: str) -> LoadResult:
         """Unload a module from the lab VM; shows what its exit function logged.
 
-        Example::
+        An exit function that has not returned after the timeout (10 s, or ``--timeout
+        S``) is shown where it is stuck, and the lab VM restarted. Example::
 
             %rmmod hello
         """
         args = parse(self.rmmod, line)
         with user_values(f"%rmmod {args.name}"):
             name = kernel_module_name(args.name)
-        return LoadResult.of(self.workspace.unload(name, force=args.force))
+        timeout = self.timeout(args.timeout)
+        with self.progress() as progress, self.session.doing(f"rmmod {name} ran", GUEST_LEFT):
+            change = self.workspace.unload(name, force=args.force, timeout=timeout,
+                                           progress=progress)  # fmt: skip
+        return LoadResult.of(change, self.session.explain)
 
     @line_magic
     @learner_errors("%lsmod")
@@ -109,6 +133,7 @@ class ModuleMagics(LabMagics):
     @magic_arguments()
     @argument("-r", "--remove", action="store_true",
               help="unload the module and the dependencies nothing else uses")  # fmt: skip
+    @argument("--timeout", type=float, metavar="S", help=TIMEOUT_HELP)
     @argument("name", help="an installed module (the kernel's, or yours via --install)")
     @argument("params", nargs="*", default=[], metavar="KEY=VALUE", help="module parameters")
     def modprobe(self, line: str) -> LoadResult:
@@ -125,4 +150,9 @@ class ModuleMagics(LabMagics):
         with user_values(f"%modprobe {args.name}"):
             name = kernel_module_name(args.name)
             kmod.kernel_params(args.params)
-        return LoadResult.of(self.workspace.modprobe(name, args.params, remove=args.remove))
+        timeout = self.timeout(args.timeout)
+        what = f"modprobe {'-r ' if args.remove else ''}{name} ran"
+        with self.progress() as progress, self.session.doing(what, GUEST_LEFT):
+            change = self.workspace.modprobe(name, args.params, remove=args.remove,
+                                             timeout=timeout, progress=progress)  # fmt: skip
+        return LoadResult.of(change, self.session.explain)

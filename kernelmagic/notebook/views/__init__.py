@@ -10,15 +10,18 @@ can assert on them: ``r = %insmod hello`` then ``assert "Hello" in r.log``.
 
 One module per concern: ``build`` (module cards, diagnostics), ``modules`` (loads,
 refusals, ``%lsmod``), ``log`` (``%dmesg``), ``vm`` (status, crashes, console),
-``shell`` (``%vmsh``), ``notice`` (one-line news); ``_html`` holds what they share.
+``shell`` (``%vmsh``), ``notice`` (one-line news), ``crash`` (a kernel report or a stuck
+operation at the learner's line), ``reports`` (kernel reports among log records, to
+fold); ``_html`` holds what they share.
 """
 
 from kernelmagic.notebook.views.build import BuildFailure, DiagnosticList, KModuleResult, ModuleCard
+from kernelmagic.notebook.views.crash import CrashView, StuckView
 from kernelmagic.notebook.views.log import LogView
 from kernelmagic.notebook.views.modules import LoadResult, ModuleErrorView, ModuleTable
 from kernelmagic.notebook.views.notice import Notice
 from kernelmagic.notebook.views.shell import ShellResult
-from kernelmagic.notebook.views.vm import ConsoleView, CrashView, VMStatusCard
+from kernelmagic.notebook.views.vm import ConsoleView, VMStatusCard
 
 __all__ = [
     "BuildFailure",
@@ -33,5 +36,6 @@ __all__ = [
     "ModuleTable",
     "Notice",
     "ShellResult",
+    "StuckView",
     "VMStatusCard",
 ]

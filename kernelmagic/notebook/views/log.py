@@ -7,8 +7,9 @@ from collections.abc import Sequence
 
 from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.notebook.views._html import MUTED, Rendered, box, esc, plural
+from kernelmagic.notebook.views.reports import Explain, ReportBlock, split_reports
 
-__all__ = ["LEVEL_STYLES", "LogView", "log_lines_html"]
+__all__ = ["LEVEL_STYLES", "LogView", "items_html", "items_text", "log_lines_html"]
 
 LEVEL_STYLES = {
     "emerg": "color:#fff;background:#b71c1c;font-weight:bold",
@@ -33,16 +34,67 @@ def log_lines_html(records: Sequence[LogRecord], timestamps: bool) -> str:
     return '<pre style="margin:0.2em 0;white-space:pre-wrap">' + "\n".join(rows) + "</pre>"
 
 
+def _record_text(r: LogRecord, timestamps: bool) -> list[str]:
+    first, *rest = r.message.splitlines() or [""]
+    if not timestamps:
+        return ["  " + part for part in (first, *rest)]
+    return [f"[{r.timestamp:12.6f}] {r.level_name:<7} {first}"] + [" " * 23 + x for x in rest]
+
+
+def items_text(items: Sequence[LogRecord | ReportBlock], timestamps: bool) -> list[str]:
+    """Records as text lines; a kernel report gets its one-line summary above its records."""
+    lines: list[str] = []
+    for item in items:
+        if isinstance(item, ReportBlock):
+            lines.append(f"{'' if timestamps else '  '}>> {item.summary}")
+            for record in item.records:
+                lines += _record_text(record, timestamps)
+        else:
+            lines += _record_text(item, timestamps)
+    return lines
+
+
+def items_html(items: Sequence[LogRecord | ReportBlock], timestamps: bool) -> str:
+    """Records as ``<pre>`` blocks; each kernel report folded under its summary line."""
+    out, run = [], []
+    for item in items:
+        if isinstance(item, ReportBlock):
+            if run:
+                out.append(log_lines_html(run, timestamps))
+                run = []
+            colour = "#b26a00" if item.report.kind == "warning" else "#d32f2f"
+            summary = item.summary  # no line count: stack leftovers make it vary
+            out.append(
+                f'<details><summary style="color:{colour}">{esc(summary)}</summary>'
+                f"{log_lines_html(item.records, timestamps)}</details>"
+            )
+        else:
+            run.append(item)
+    if run:
+        out.append(log_lines_html(run, timestamps))
+    return "".join(out)
+
+
 class LogView(Rendered):
-    """``%dmesg``: records with timestamp and level; the oldest left out past ``limit``."""
+    """``%dmesg``: records with timestamp and level; the oldest left out past ``limit``.
+
+    Kernel reports among the records (a WARN, an oops) are folded under one line that
+    names them, decoded with ``explain`` when given.
+    """
 
     def __init__(
-        self, records: Sequence[LogRecord], *, limit: int | None = 200, title: str = ""
+        self,
+        records: Sequence[LogRecord],
+        *,
+        limit: int | None = 200,
+        title: str = "",
+        explain: Explain | None = None,
     ) -> None:
         self.all_records = list(records)
         self.omitted = max(0, len(self.all_records) - limit) if limit else 0
         self.records = self.all_records[self.omitted :]
         self.title = title
+        self.items = split_reports(self.records, explain)
 
     @property
     def log(self) -> str:
@@ -61,10 +113,7 @@ class LogView(Rendered):
         lines = [self.title] if self.title else []
         if self.omitted:
             lines.append(self._omitted_line())
-        for r in self.records:
-            first, *rest = r.message.splitlines() or [""]
-            lines.append(f"[{r.timestamp:12.6f}] {r.level_name:<7} {first}")
-            lines += [" " * 23 + line for line in rest]
+        lines += items_text(self.items, timestamps=True)
         if not self.all_records:
             lines.append("(no kernel log records)")
         return "\n".join(lines)
@@ -74,7 +123,7 @@ class LogView(Rendered):
         if self.omitted:
             inner += f'<div style="{MUTED}">{esc(self._omitted_line())}</div>'
         if self.records:
-            inner += log_lines_html(self.records, timestamps=True)
+            inner += items_html(self.items, timestamps=True)
         elif not self.all_records:
             inner += f'<div style="{MUTED}">(no kernel log records)</div>'
         return box(inner)

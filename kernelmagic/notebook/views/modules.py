@@ -6,16 +6,38 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from kernelmagic.errors import ModuleError
+from kernelmagic.guest.kernel_log import LogRecord
 from kernelmagic.guest.kmod import LoadedModule, ModuleOperation
-from kernelmagic.notebook.views._html import BAD, GOOD, MUTED, Rendered, box, esc, kv_table, pre
-from kernelmagic.notebook.views.log import log_lines_html
+from kernelmagic.notebook.views._html import (
+    BAD,
+    GOOD,
+    MUTED,
+    Rendered,
+    box,
+    esc,
+    kv_table,
+    plural,
+    pre,
+)
+from kernelmagic.notebook.views.log import items_html, items_text
+from kernelmagic.notebook.views.reports import Explain, ReportBlock, split_reports
 from kernelmagic.workspace import ModuleChange
 
-__all__ = ["LoadResult", "ModuleErrorView", "ModuleTable"]
+__all__ = ["EXCERPT_HEAD", "EXCERPT_TAIL", "LoadResult", "ModuleErrorView", "ModuleTable"]
+
+#: A load that logged more than head + tail records (a printk flood) shows only these.
+EXCERPT_HEAD = 10
+EXCERPT_TAIL = 20
 
 
 class LoadResult(Rendered):
-    """The outcome of insmod, rmmod or modprobe, and the kernel log lines it produced."""
+    """The outcome of insmod, rmmod or modprobe, and the kernel log lines it produced.
+
+    ``notices`` are lines about what happened first (the VM restarted, say); a kernel
+    report among the records is folded under one line; a flood of records shows its
+    first and last ones and how many were left out (``omitted`` more were not even
+    read from the guest).
+    """
 
     def __init__(
         self,
@@ -24,6 +46,9 @@ class LoadResult(Rendered):
         loaded: Sequence[str] = (),
         removed: Sequence[str] = (),
         outcome: str | None = None,
+        notices: Sequence[str] = (),
+        omitted: int | None = None,
+        explain: Explain | None = None,
     ) -> None:
         self.operation = operation
         self.module = operation.module
@@ -33,15 +58,39 @@ class LoadResult(Rendered):
         self.loaded = list(loaded)
         self.removed = list(removed)
         self.outcome = outcome or self._default_outcome()
+        self.notices = list(notices)
+        items = split_reports(self.records, explain)
+        if omitted is None:  # the guest helper keeps only the last records of a flood
+            omitted = operation.omitted
+        self.left_out = omitted
+        self.cut_at: int | None = None
+        # Without the flood's start (the helper kept its end), the cut goes on top;
+        # else in the middle, so that both the first lines and the last ones show.
+        head = 0 if omitted else EXCERPT_HEAD
+        if len(items) > EXCERPT_HEAD + EXCERPT_TAIL:
+            tail = EXCERPT_HEAD + EXCERPT_TAIL - head
+            self.cut_at = head
+            self.left_out += sum(
+                len(x.records) if isinstance(x, ReportBlock) else 1 for x in items[head:-tail]
+            )
+            items = items[:head] + items[-tail:]
+        elif omitted:
+            self.cut_at = 0
+        self.items = items
 
     @classmethod
-    def of(cls, change: ModuleChange) -> LoadResult:
+    def of(cls, change: ModuleChange, explain: Explain | None = None) -> LoadResult:
         """The view of what a workspace's load, unload or modprobe did."""
         outcome = None
         if change.reloaded:
             outcome = f"{change.operation.module} reloaded (the loaded copy was unloaded first)"
         return cls(change.operation, loaded=change.loaded, removed=change.removed,
-                   outcome=outcome)  # fmt: skip
+                   outcome=outcome, notices=change.notices,
+                   omitted=change.omitted or change.operation.omitted, explain=explain)  # fmt: skip
+
+    @property
+    def left_out_line(self) -> str:
+        return f"... {plural(self.left_out, 'line')} left out (%dmesg shows the kernel log)"
 
     @property
     def log(self) -> str:
@@ -59,16 +108,28 @@ class LoadResult(Rendered):
             return f"modprobe {self.module}: loaded {new}"
         return f"{self.module} loaded"
 
+    def _parts(self) -> tuple[list[LogRecord | ReportBlock], list[LogRecord | ReportBlock]]:
+        if self.cut_at is None:
+            return self.items, []
+        return self.items[: self.cut_at], self.items[self.cut_at :]
+
     def _text(self) -> str:
-        lines = [self.outcome]
-        for r in self.records:
-            lines += ["  " + part for part in r.message.splitlines() or [""]]
+        lines = [*self.notices, self.outcome]
+        head, tail = self._parts()
+        lines += items_text(head, timestamps=False)
+        if self.cut_at is not None:
+            lines.append("  " + self.left_out_line)
+            lines += items_text(tail, timestamps=False)
         return "\n".join(lines)
 
     def _html(self) -> str:
-        inner = f'<div style="{GOOD}">{esc(self.outcome)}</div>'
-        if self.records:
-            inner += log_lines_html(self.records, timestamps=False)
+        inner = "".join(f'<div style="{MUTED}">{esc(n)}</div>' for n in self.notices)
+        inner += f'<div style="{GOOD}">{esc(self.outcome)}</div>'
+        head, tail = self._parts()
+        inner += items_html(head, timestamps=False)
+        if self.cut_at is not None:
+            inner += f'<div style="{MUTED}">{esc(self.left_out_line)}</div>'
+            inner += items_html(tail, timestamps=False)
         return box(inner, "var(--jp-success-color1,#2e7d32)")
 
 

@@ -3,10 +3,20 @@
 
 from __future__ import annotations
 
+import signal
+
 from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.notebook.views._html import BAD, MUTED, Rendered, box, esc, pre
 
 __all__ = ["ShellResult"]
+
+
+def _signal_name(number: int) -> str:
+    """ ", SIGKILL" for 9 (an oops kills the task that caused it with it); "" if unknown."""
+    try:
+        return f", {signal.Signals(number).name}"
+    except ValueError:
+        return ""
 
 
 class ShellResult(Rendered):
@@ -29,7 +39,12 @@ class ShellResult(Rendered):
 
     def _status(self) -> str:
         if self.signal is not None:
-            return f"[killed by signal {self.signal}]"
+            return f"[killed by signal {self.signal}{_signal_name(self.signal)}]"
+        if self.exit_code > 128:  # a shell's way of saying its child was killed
+            number = self.exit_code - 128
+            return (
+                f"[exit status {self.exit_code}: killed by signal {number}{_signal_name(number)}]"
+            )
         return f"[exit status {self.exit_code}]"
 
     def _text(self) -> str:

@@ -1,16 +1,13 @@
 # SPDX-License-Identifier: MIT
-"""The lab VM itself: ``%vm status``, a kernel crash report, and ``%vm log``."""
+"""The lab VM itself: ``%vm status`` and ``%vm log`` (crash reports are in ``crash``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
 
 from kernelmagic.guest.facts import GuestFacts
-from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.vm import VMStatus
 from kernelmagic.notebook.views._html import (
-    BAD,
     MUTED,
     Rendered,
     box,
@@ -21,7 +18,7 @@ from kernelmagic.notebook.views._html import (
     seconds,
 )
 
-__all__ = ["ConsoleView", "CrashView", "VMStatusCard"]
+__all__ = ["ConsoleView", "VMStatusCard"]
 
 
 def _duration_words(value: float) -> str:
@@ -90,64 +87,6 @@ class VMStatusCard(Rendered):
             extra = html_row("taint", esc(taint[0]) + detail)
         table = kv_table(self._rows(), extra, style="")
         return box(f"<div><b>lab VM</b></div>{table}")
-
-
-class CrashView(Rendered):
-    """A kernel crash report: what, where (module, function, offset), then the report.
-
-    The gdb command names the ``.ko`` by its file name, to run in the module's build
-    folder (``ko_path``): a host path would end up stored in the learner's notebook.
-    """
-
-    def __init__(self, report: CrashReport, *, next_step: str, ko_path: Path | None = None) -> None:
-        self.report = report
-        self.next_step = next_step
-        self.ko_path = ko_path
-
-    @property
-    def gdb(self) -> str:
-        """A gdb command decoding the crash address, or "" without a build or an offset."""
-        r = self.report
-        if self.ko_path is None or not (r.module and r.function and r.offset is not None):
-            return ""
-        return f"gdb -batch -ex 'list *({r.function}+{r.offset:#x})' {self.ko_path.name}"
-
-    def _where(self) -> str:
-        r = self.report
-        if r.function is None:
-            return r.location or ""
-        where = r.function + (f"+{r.offset:#x}" if r.offset is not None else "")
-        if r.module:
-            where += f" in module {r.module}"
-        if r.location:
-            where += f" ({r.location})"
-        return where
-
-    def _text(self) -> str:
-        r = self.report
-        lines = [f"kernel {r.kind}: {r.title}"]
-        if self._where():
-            lines.append(f"  where  {self._where()}")
-        if self.gdb:
-            lines.append(f"  decode {self.gdb}")
-        lines.append(f"  {self.next_step}")
-        lines.append("  report:")
-        lines += [f"    {line}" for line in r.report.splitlines()]
-        return "\n".join(lines)
-
-    def _html(self) -> str:
-        r = self.report
-        inner = f'<div style="{BAD};font-weight:bold">kernel {esc(r.kind)}: {esc(r.title)}</div>'
-        if self._where():
-            inner += f"<div>where: <b>{esc(self._where())}</b></div>"
-        if self.gdb:
-            inner += f'<div style="{MUTED}">decode: <code>{esc(self.gdb)}</code></div>'
-        inner += f"<div>{esc(self.next_step)}</div>"
-        inner += (
-            f"<details><summary>report ({len(r.report.splitlines())} lines)</summary>"
-            f"{pre(r.report)}</details>"
-        )
-        return box(inner, "var(--jp-error-color1,#d32f2f)")
 
 
 class ConsoleView(Rendered):

@@ -1,0 +1,121 @@
+# SPDX-License-Identifier: MIT
+"""A learner's own shell command in the guest, with a deadline (``%vmsh``).
+
+Everything else kernelmagic runs in the guest is an argv; this is the learner's
+deliberate shell. A command can wait for ever on the learner's driver (a sysfs
+``store()`` that returns 0 makes ``echo 42 > /sys/...`` retry without end): at its
+deadline the kernel stacks of the command's processes are read, the processes are
+killed, and :class:`~kernelmagic.errors.OperationStuck` says where the command was
+stuck. The VM keeps running: a process, unlike a module's init, can be killed.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Sequence
+
+from kernelmagic.errors import KernelMagicError, OperationStuck
+from kernelmagic.guest.protocol import Guest
+from kernelmagic.guest.watched import Outcome, Watch, kill_tree, run_watched
+from kernelmagic.machine.exec_result import ExecResult
+
+__all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "SHELL", "run_shell", "shell_argv"]
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT = 60.0
+#: A learner may allow a command a long time, but not for ever.
+MAX_TIMEOUT = 3600.0
+SHELL = "/bin/sh"
+#: What an interrupted command may take to be killed (Ctrl-C must end the cell in 1 s).
+INTERRUPT_KILL_TIMEOUT = 0.8
+
+
+def shell_argv(command: str) -> list[str]:
+    """The argv that runs ``command`` with the guest's shell (busybox sh)."""
+    return [SHELL, "-c", command]
+
+
+def run_shell(
+    vm: Guest,
+    argv: Sequence[str],
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    progress: Callable[[str], None] | None = None,
+) -> ExecResult:
+    """Run ``argv`` (usually :func:`shell_argv`) and return its result, any exit status.
+
+    At ``timeout`` seconds the command's processes are probed and killed, and
+    OperationStuck (``restarted`` False) names where the stuck one waited.
+    ``progress`` hears about a long command once a second. On Ctrl-C the command is
+    killed before KeyboardInterrupt goes on.
+    """
+    argv = [str(a) for a in argv]
+    timeout = min(max(float(timeout), 0.1), MAX_TIMEOUT)
+    what = _short(argv)
+
+    def describe(seconds: float, busy: bool) -> str:
+        return f"{what}: still running after {seconds:.0f} s (deadline {timeout:g} s)"
+
+    watch = Watch(timeout, timeout, describe, progress)
+    started = time.monotonic()
+    spawned: list[int] = []
+    try:
+        outcome = run_watched(vm, argv, watch, on_start=spawned.append)
+    except KeyboardInterrupt:
+        if spawned:
+            _kill_quietly(vm, spawned[0])
+        raise
+    if outcome.result is not None:
+        result = outcome.result
+        return ExecResult(
+            result.exit_code, result.stdout, result.stderr, signal=result.signal,
+            duration=time.monotonic() - started, truncated=result.truncated,
+        )  # fmt: skip
+    kill_tree(vm, outcome.pid)
+    _collect(vm, outcome.pid)
+    raise stuck_error(what, argv, outcome, timeout)
+
+
+def _kill_quietly(vm: Guest, pid: int) -> None:
+    try:
+        kill_tree(vm, pid, timeout=INTERRUPT_KILL_TIMEOUT)
+    except BaseException:  # a second Ctrl-C, or anything: the interrupt goes first
+        log.info("could not kill interrupted guest command %d", pid)
+
+
+def _collect(vm: Guest, pid: int) -> None:
+    """Let the agent reap the killed command, so it forgets the pid."""
+    deadline = time.monotonic() + 2.0
+    while time.monotonic() < deadline:
+        try:
+            if vm.poll(pid, timeout=1.0) is not None:
+                return
+        except KernelMagicError:
+            return
+        time.sleep(0.02)
+
+
+def stuck_error(what: str, argv: Sequence[str], outcome: Outcome, timeout: float) -> OperationStuck:
+    """The error for a command killed at its deadline, naming where it was stuck."""
+    task = outcome.last_probe.stuck_task() if outcome.last_probe else None
+    message = f"{what} did not finish within {timeout:g} s and was killed"
+    if task is not None and task.stack:
+        where = task.module_frame or task.stack[0]
+        message += f"; {task.comm} (pid {task.pid}) was in the kernel at {where}"
+        if task.state:
+            message += f" (state {task.state})"
+    elif task is not None:
+        message += f"; {task.comm} (pid {task.pid}) was running in user space"
+    message += ". The lab VM keeps running."
+    return OperationStuck(
+        message, argv=argv, seconds=outcome.seconds, state=task.state if task else "",
+        stack=task.stack if task else (), restarted=False,
+    )  # fmt: skip
+
+
+def _short(argv: Sequence[str]) -> str:
+    text = argv[2] if len(argv) == 3 and argv[1] == "-c" else " ".join(argv)
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return repr(first if len(first) <= 60 else first[:57] + "...")
