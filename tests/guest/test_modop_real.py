@@ -10,7 +10,6 @@ its deadline with the VM kept. The modules are in tests/data/stuck/.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -34,13 +33,9 @@ def build_stuck(name: str) -> BuildResult:
 
 
 @pytest.fixture(scope="module")
-def vm(bundle: Bundle) -> Iterator[LabVM]:
-    vm = LabVM(bundle)
-    vm.start()
-    try:
-        yield vm
-    finally:
-        vm.stop()
+def vm(lab_vm: LabVM) -> LabVM:
+    """The shared module-scoped VM of tests/conftest.py."""
+    return lab_vm
 
 
 @pytest.fixture(scope="module")
