@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 
 import pytest
 
 from kernelmagic.course import check
 from kernelmagic.course.check import CheckFailed, CheckResult
-from kernelmagic.machine.exec_result import ExecResult
+from tests.doubles.fake_guest import FileGuest
 
 PROC_MODULES = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"
 LOG = (
@@ -19,48 +18,22 @@ LOG = (
 )
 
 
-class FakeGuest:
-    """Answers ``cat``, ``test`` and the kernel-log helper from a dict of files."""
-
-    def __init__(self, files: dict[str, str]) -> None:
-        self.files = files
-
-    def exec(self, argv: Sequence[str], *, timeout: float = 30, **_: object) -> ExecResult:
-        argv = list(argv)
-        if argv[0] == "cat":
-            if argv[1] in self.files:
-                return ExecResult(0, self.files[argv[1]], "")
-            return ExecResult(1, "", f"cat: can't open '{argv[1]}'")
-        if argv[0] == "test":
-            path = argv[2]
-            exists = path in self.files or any(f.startswith(path + "/") for f in self.files)
-            is_char = path.startswith("/dev/") and path in self.files
-            ok = is_char if argv[1] == "-c" else exists
-            return ExecResult(0 if ok else 1, "", "")
-        if argv[0].endswith("kernel-log") and argv[1] == "tail":
-            return ExecResult(0, LOG, "")
-        if argv[0].endswith("kernel-log") and argv[1] == "after":  # records after a mark
-            after = [line for line in LOG.splitlines(keepends=True)
-                     if float(line.split("[")[1].split("]")[0]) > float(argv[2])]  # fmt: skip
-            return ExecResult(0, "".join(after), "")
-        raise AssertionError(f"unexpected command {argv}")
-
-
 @pytest.fixture
-def guest() -> FakeGuest:
-    return FakeGuest(
-        {
+def guest() -> FileGuest:
+    return FileGuest(
+        log=LOG,
+        files={
             "/proc/modules": PROC_MODULES,
             "/sys/module/hello/parameters/name": "world\n",
             "/proc/kmproc": "hello from /proc\nopened 1 times\n",
             "/sys/kernel/kmsysfs/value": "42\n",
             "/dev/kmchar": "",
             "/proc/slabinfo": "slabinfo - version: 2.1\nleak_obj  120 120 136 30 1 : x\n",
-        }
+        },
     )
 
 
-def test_passing_checks(guest: FakeGuest) -> None:
+def test_passing_checks(guest: FileGuest) -> None:
     assert isinstance(check.module_loaded("hello", vm=guest), CheckResult)
     check.module_not_loaded("params", vm=guest)
     check.param_value("hello", "name", "world", vm=guest)
@@ -98,7 +71,7 @@ def test_result_renders() -> None:
         (lambda g: check.path_exists("/sys/module/crc16", vm=g), "does not exist"),
     ],
 )
-def test_failing_checks_explain(guest: FakeGuest, call, words: str) -> None:  # type: ignore[no-untyped-def]
+def test_failing_checks_explain(guest: FileGuest, call, words: str) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CheckFailed) as info:
         call(guest)
     assert isinstance(info.value, AssertionError)
@@ -106,12 +79,12 @@ def test_failing_checks_explain(guest: FakeGuest, call, words: str) -> None:  # 
     assert "Hint:" in str(info.value)
 
 
-def test_custom_hint(guest: FakeGuest) -> None:
+def test_custom_hint(guest: FileGuest) -> None:
     with pytest.raises(CheckFailed, match="Hint: look at greet_init"):
         check.log_contains("good morning", hint="look at greet_init", vm=guest)
 
 
-def test_use_vm_sets_the_default(guest: FakeGuest) -> None:
+def test_use_vm_sets_the_default(guest: FileGuest) -> None:
     check.use_vm(guest)
     try:
         result = check.module_loaded("hello")
@@ -120,7 +93,7 @@ def test_use_vm_sets_the_default(guest: FakeGuest) -> None:
     assert "hello is loaded" in str(result)
 
 
-def test_without_vm_the_checks_use_the_current_workspace(guest: FakeGuest) -> None:
+def test_without_vm_the_checks_use_the_current_workspace(guest: FileGuest) -> None:
     from kernelmagic.guest.kernel_log import LogMark
     from kernelmagic.workspace import Workspace, set_current
 
@@ -139,7 +112,7 @@ def test_without_vm_the_checks_use_the_current_workspace(guest: FakeGuest) -> No
         set_current(old)
 
 
-def test_without_vm_or_workspace_a_check_says_what_to_pass(guest: FakeGuest) -> None:
+def test_without_vm_or_workspace_a_check_says_what_to_pass(guest: FileGuest) -> None:
     from kernelmagic.workspace import set_current
 
     old = set_current(None)

@@ -22,6 +22,7 @@ from kernelmagic.kbuild.sources import CellSource
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.workspace import Workspace, set_current
+from tests.doubles.fake_guest import FileGuest
 
 
 class Console:
@@ -35,44 +36,23 @@ class Console:
         return [c for c in self.crashes if c.position >= mark]
 
 
-class Guest:
-    """Answers cat, test, stat and md5sum from a dict of files; anything else by a table."""
-
-    def __init__(self, files: dict[str, str], answers: dict[str, ExecResult] | None = None):
-        self.files = files
-        self.answers = answers or {}
-        self.console = Console()
-        self.ran: list[list[str]] = []
-
-    def exec(self, argv: Sequence[str], *, timeout: float = 30, **_: object) -> ExecResult:
-        argv = list(argv)
-        self.ran.append(argv)
-        if argv[0] in self.answers:
-            return self.answers[argv[0]]
-        path = argv[-1]
-        if argv[0] == "cat":
-            if path in self.files:
-                return ExecResult(0, self.files[path], "")
-            return ExecResult(1, "", f"cat: can't open '{path}'")
-        if argv[0] == "test":
-            return ExecResult(0 if path in self.files else 1, "", "")
-        if argv[0] == "stat" and path in self.files:
-            return ExecResult(0, "644 -rw-r--r--\n", "")
-        if argv[0] == "md5sum" and path in self.files:
-            return ExecResult(0, f"{self.files[path]}  {path}\n", "")
-        return ExecResult(1, "", "no such file")
+def lenient_guest(
+    files: dict[str, str], answers: dict[str, ExecResult] | None = None
+) -> FileGuest:
+    """The shared file guest, lenient, with a console that has seen no crash."""
+    return FileGuest(files, answers=answers, console=Console(), strict=False)
 
 
 LIVE = "hello 16384 0 - Live 0xffffffffc0200000 (OE)\n"
 
 
 @pytest.fixture
-def guest() -> Guest:
-    return Guest({"/proc/modules": LIVE, "/sys/x": "42\n"})
+def guest() -> FileGuest:
+    return lenient_guest({"/proc/modules": LIVE, "/sys/x": "42\n"})
 
 
 @pytest.fixture
-def workspace(guest: Guest, tmp_path: Path):  # type: ignore[no-untyped-def]
+def workspace(guest: FileGuest, tmp_path: Path):  # type: ignore[no-untyped-def]
     ws = Workspace(lambda: guest)  # type: ignore[arg-type, return-value]
     old = set_current(ws)
     yield ws
@@ -120,7 +100,7 @@ def test_report_text_shows_the_first_hint_and_html_folds_every_level() -> None:
 
 
 def test_check_all_runs_every_check_shows_the_report_and_raises(
-    guest: Guest, monkeypatch: pytest.MonkeyPatch
+    guest: FileGuest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     shown: list[object] = []
     monkeypatch.setattr(builtins, "display", shown.append, raising=False)
@@ -138,12 +118,12 @@ def test_check_all_runs_every_check_shows_the_report_and_raises(
     assert "the report above" in info.value._render_traceback_()[0]
 
 
-def test_check_all_returns_the_report_when_all_pass(guest: Guest) -> None:
+def test_check_all_returns_the_report_when_all_pass(guest: FileGuest) -> None:
     report = check.check_all(lambda: CheckResult("a"), lambda: CheckResult("b"), vm=guest)
     assert report.ok and "✓ 2 of 2 checks passed" in repr(report)
 
 
-def test_a_module_that_is_not_loaded_stops_the_other_checks(guest: Guest) -> None:
+def test_a_module_that_is_not_loaded_stops_the_other_checks(guest: FileGuest) -> None:
     called: list[str] = []
     with pytest.raises(CheckFailed) as info:
         check.check_all(lambda: called.append("x") or CheckResult("x"), module="params",
@@ -158,7 +138,9 @@ def test_a_module_that_is_not_loaded_stops_the_other_checks(guest: Guest) -> Non
 # -- module_ready --------------------------------------------------------------------------
 
 
-def test_module_ready_says_the_last_build_failed(guest: Guest, workspace, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_module_ready_says_the_last_build_failed(  # type: ignore[no-untyped-def]
+    guest: FileGuest, workspace, tmp_path: Path
+) -> None:
     _built(workspace, tmp_path, "hello", "int x;\n")
     check.module_ready("hello", vm=guest)  # built from the cell's text, loaded
     workspace.set_main("hello", "int x = ;\n")  # the cell changed, and that build failed
@@ -166,7 +148,7 @@ def test_module_ready_says_the_last_build_failed(guest: Guest, workspace, tmp_pa
         check.module_ready("hello", vm=guest)
 
 
-def test_module_ready_names_a_crash_of_the_module(guest: Guest) -> None:
+def test_module_ready_names_a_crash_of_the_module(guest: FileGuest) -> None:
     guest.console.crashes = [CrashReport(
         "oops", "BUG: unable to handle page fault for address: 00007ffd5c2a3b40", "",
         module="hello", function="hello_write", offset=0x2d)]  # fmt: skip
@@ -177,7 +159,7 @@ def test_module_ready_names_a_crash_of_the_module(guest: Guest) -> None:
     assert "%vm restart" in info.value.hints[1]
 
 
-def test_module_ready_load_states(guest: Guest) -> None:
+def test_module_ready_load_states(guest: FileGuest) -> None:
     guest.files["/proc/modules"] = "hello 16384 1 - Loading 0xffffffffc0200000 (OE+)\n"
     with pytest.raises(CheckFailed, match="hello is Loading, not Live"):
         check.module_ready("hello", vm=guest)
@@ -188,12 +170,12 @@ def test_module_ready_load_states(guest: Guest) -> None:
     assert "other is not loaded" in str(check.module_ready("other", loaded=False, vm=guest))
 
 
-def test_a_cell_that_never_ran(guest: Guest, workspace) -> None:  # type: ignore[no-untyped-def]
+def test_a_cell_that_never_ran(guest: FileGuest, workspace) -> None:  # type: ignore[no-untyped-def]
     with pytest.raises(CheckFailed, match="the %%kmodule params cell has not run yet"):
         check.module_ready("params", vm=guest)
 
 
-def test_module_ready_notices_a_stale_copy(guest: Guest, workspace, tmp_path: Path,
+def test_module_ready_notices_a_stale_copy(guest: FileGuest, workspace, tmp_path: Path,
                                            monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
     _built(workspace, tmp_path, "hello", "int x;\n")
 
@@ -210,7 +192,7 @@ def test_module_ready_notices_a_stale_copy(guest: Guest, workspace, tmp_path: Pa
 # -- files, metadata, exports ---------------------------------------------------------------
 
 
-def test_file_checks(guest: Guest) -> None:
+def test_file_checks(guest: FileGuest) -> None:
     assert "has mode 0644 (rw-r--r--)" in str(check.file_mode("/sys/x", 0o644, vm=guest))
     with pytest.raises(CheckFailed, match=r"has mode 0644 \(rw-r--r--\), expected 0444"):
         check.file_mode("/sys/x", 0o444, vm=guest)
@@ -260,7 +242,7 @@ def test_writes_of_reads_the_program_output() -> None:
     assert writes.writes_of("write 2 0\n" * 3 + "zeros 3\n")[1] is True
 
 
-def test_write_returns(guest: Guest, program: None) -> None:
+def test_write_returns(guest: FileGuest, program: None) -> None:
     guest.answers["/kmwrite"] = ExecResult(0, "write 300 256\nwrite 44 -1 ENOSPC\n", "")
     result = check.write_returns("/dev/x", "x" * 300, [256, "ENOSPC"], vm=guest)
     assert (

@@ -18,14 +18,12 @@ import pytest
 
 from kernelmagic.errors import GuestCommandError, ModuleError
 from kernelmagic.guest import kernel_log, kmod
-from kernelmagic.guest.kernel_log import KERNEL_LOG, LogMark, parse_dmesg
+from kernelmagic.guest.kernel_log import KERNEL_LOG, LogMark
 from kernelmagic.guest.modinfo import ModuleInfo, ParamInfo
-from kernelmagic.guest.modop import KEEP_RECORDS
-from kernelmagic.guest.refusals import errno_from_message
 from kernelmagic.guest.watched import MODOP
 from kernelmagic.machine.exec_result import ExecResult
 from kernelmagic.names import kernel_module_name
-from tests.doubles.fakes import SpawnByExec, modop_output
+from tests.doubles.fake_guest import ModuleGuest as FakeGuest
 
 KO_GUEST = "/mnt/host/hello-0123/hello.ko"
 HELLO = ModuleInfo(
@@ -33,81 +31,6 @@ HELLO = ModuleInfo(
     {"license": ["GPL"]},
     [ParamInfo("name", "charp", "Whom to greet"), ParamInfo("count", "int", "How often")],
 )
-
-
-class FakeGuest(SpawnByExec):
-    """Answers ``exec`` from a table keyed by argv[0]; plays the kernel-log and module helpers.
-
-    :meth:`refuse` takes what kmod's tool would print and makes the module helper report
-    the errno (or the refusal) behind it, so the tests below also check that the
-    operations word their errors exactly as kmod did.
-    """
-
-    def __init__(self, share: Path) -> None:
-        self.share = share
-        self.calls: list[list[str]] = []
-        self.results: dict[str, ExecResult] = {}
-        self.mark = "12.000000 1\n"
-        self.new_log = ""  # the records an operation causes, in `dmesg -r` form
-        self.helper: dict[str, object] = {"result": "errno 0"}  # modop_output's arguments
-        self.probe_output = ""
-        self.settled = 0  # how often wait_settled() was called
-
-    def guest_path(self, host_path: Path) -> str:
-        return "/mnt/host/" + Path(host_path).relative_to(self.share).as_posix()
-
-    def wait_settled(self) -> None:
-        self.settled += 1
-
-    def exec(
-        self,
-        argv: Sequence[str],
-        *,
-        timeout: float = 30.0,
-        input: bytes | None = None,
-        check: bool = False,
-    ) -> ExecResult:
-        argv = list(argv)
-        self.calls.append(argv)
-        if argv[0] == KERNEL_LOG:
-            assert argv[1] in ("mark", "after", "tail"), argv
-            result = ExecResult(0, self.mark if argv[1] == "mark" else self.new_log)
-        elif argv[0] == MODOP and argv[1] in ("insmod", "rmmod"):
-            assert argv[2] == str(KEEP_RECORDS)
-            records = [(r.level, r.timestamp, r.message) for r in parse_dmesg(self.new_log)]
-            out = modop_output(records=records, **self.helper)  # type: ignore[arg-type]
-            result = ExecResult(0 if self.helper["result"] == "errno 0" else 1, out)
-        elif argv[0] == MODOP:
-            result = ExecResult(0, self.probe_output if argv[1] == "probe" else "")
-        else:
-            result = self.results.get(argv[0], ExecResult(0))
-        if check and result.exit_code != 0:
-            raise GuestCommandError(argv, result.exit_code, result.stdout, result.stderr)
-        return result
-
-    def refuse(self, tool: str, message: str, log: str = "") -> None:
-        self.new_log = log
-        if tool not in ("insmod", "rmmod"):
-            self.results[tool] = ExecResult(1, "", message + "\n")
-            return
-        text = message.split("ERROR: ", 1)[-1]
-        if text.endswith("is not currently loaded"):
-            self.helper = {"result": "refused notloaded", "state": "none"}
-        elif " is in use by: " in text:
-            holders = text.split(" is in use by: ")[1].split()
-            self.helper = {"result": "refused holders", "state": "live", "holders": holders}
-        elif text.endswith(" is in use"):
-            self.helper = {"result": "refused inuse", "state": "live", "refcnt": 1}
-        else:
-            how = "open" if text.startswith("could not load module") else "errno"
-            number = getattr(errno, errno_from_message(text))
-            self.helper = {"result": f"{how} {number}", "state": "live"}
-
-    def command(self, tool: str) -> list[str]:
-        return next(c for c in self.calls if c[0] == tool)
-
-    def helper_call(self) -> list[str]:
-        return next(c for c in self.calls if c[0] == MODOP)
 
 
 @pytest.fixture
