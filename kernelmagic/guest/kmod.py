@@ -20,7 +20,7 @@ from kernelmagic.guest import modop, refusals
 from kernelmagic.guest.kernel_log import LogMark, LogRecord, log_mark, log_since
 from kernelmagic.guest.modinfo import ModuleInfo, parse_modinfo_output, read_modinfo
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.guest.watched import MODOP, Watch, run_watched
+from kernelmagic.guest.watched import MODOP, Watch, clamp_timeout, run_watched
 from kernelmagic.names import kernel_module_name
 
 __all__ = [
@@ -226,7 +226,7 @@ def modprobe(
     def describe(seconds: float, busy: bool) -> str:
         return f"{action} {name}: {phase} has not returned after {seconds:.0f} s"
 
-    timeout = min(max(float(timeout), 0.1), modop.MAX_TIMEOUT)
+    timeout = clamp_timeout(timeout, modop.MAX_TIMEOUT)
     outcome = run_watched(vm, argv, Watch(timeout, timeout, describe, progress))
     if outcome.result is None:
         raise modop.stuck_error(action, name, argv, outcome, timeout, phase=phase)

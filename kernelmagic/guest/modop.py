@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from kernelmagic.errors import GuestCommandError, OperationStuck
 from kernelmagic.guest.kernel_log import LogMark, LogRecord, parse_kmsg
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.guest.watched import MODOP, Outcome, Watch, run_watched
+from kernelmagic.guest.watched import MODOP, Outcome, Watch, clamp_timeout, run_watched
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -167,7 +167,7 @@ def run_module_op(
     Raises OperationStuck (``restarted`` False: the caller restarts the VM) when the
     init or exit function did not return by its deadline.
     """
-    timeout = min(max(float(timeout), 0.1), MAX_TIMEOUT)
+    timeout = clamp_timeout(timeout, MAX_TIMEOUT)
     phase = "init" if action == "insmod" else "exit"
 
     def describe(seconds: float, busy: bool) -> str:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 
 from kernelmagic.errors import KernelMagicError, OperationStuck
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.guest.watched import Outcome, Watch, kill_tree, run_watched
+from kernelmagic.guest.watched import Outcome, Watch, clamp_timeout, kill_tree, run_watched
 from kernelmagic.machine.exec_result import ExecResult
 
 __all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "SHELL", "run_shell", "shell_argv"]
@@ -52,7 +52,7 @@ def run_shell(
     killed before KeyboardInterrupt goes on.
     """
     argv = [str(a) for a in argv]
-    timeout = min(max(float(timeout), 0.1), MAX_TIMEOUT)
+    timeout = clamp_timeout(timeout, MAX_TIMEOUT)
     what = _short(argv)
 
     def describe(seconds: float, busy: bool) -> str:

@@ -16,6 +16,7 @@ report then ends the wait as :class:`~kernelmagic.errors.KernelCrashed`.
 from __future__ import annotations
 
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -31,6 +32,7 @@ __all__ = [
     "Probe",
     "TaskState",
     "Watch",
+    "clamp_timeout",
     "kill_tree",
     "parse_probe",
     "probe",
@@ -246,6 +248,12 @@ def run_watched(
         delay = min(delay * 2, POLL_MAX)
 
 
+def clamp_timeout(timeout: float, cap: float) -> float:
+    """A deadline between 0.1 s and ``cap``; a value that is not a finite number is ``cap``."""
+    value = float(timeout)
+    return min(max(value, 0.1), cap) if math.isfinite(value) else cap
+
+
 class _Clock:
     """The times a watch goes by: start, the agent's last answer, the last new record."""
 
@@ -254,7 +262,7 @@ class _Clock:
         self.next_probe = started + PROBE_EVERY
         self.records: int | None = None
         self.ticks: int | None = None
-        self.ticks_moved = self.last_probe = started
+        self.ticks_moved = self.last_probe = self.ticks_probed = started
         self.busy = False
         self.nudged = False
 
@@ -275,8 +283,10 @@ class _Clock:
         :meth:`frozen_for`) would otherwise look busy for ever.
         """
         now = time.monotonic()
-        if found is not None and found.ticks is not None and found.ticks != self.ticks:
-            self.ticks, self.ticks_moved = found.ticks, now
+        if found is not None and found.ticks is not None:
+            self.ticks_probed = now
+            if found.ticks != self.ticks:
+                self.ticks, self.ticks_moved = found.ticks, now
         if found is None or found.records is None:
             return
         previous, self.records = self.records, found.records
@@ -293,7 +303,9 @@ class _Clock:
         off they stop, and with them the kernel's stall detectors and, on a jiffies
         clocksource, even the guest's clock.
         """
-        return time.monotonic() - self.ticks_moved if self.ticks is not None else 0.0
+        # Only time between probes that answered counts: a guest that is merely slow to
+        # answer (no probe ran) is not a guest whose clock stopped.
+        return self.ticks_probed - self.ticks_moved if self.ticks is not None else 0.0
 
     def deadline(self, watch: Watch) -> float:
         idle_from = self.last_activity if watch.busy_extends else self.started

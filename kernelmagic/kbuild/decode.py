@@ -16,6 +16,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from kernelmagic.errors import UsageError
 from kernelmagic.kbuild.elf import read_elf
 from kernelmagic.kbuild.sources import SourceLine
 
@@ -61,10 +62,15 @@ def decode_address(
     A call trace's frames are return addresses, which point just past the call and may
     belong to the next line: ``return_address`` looks one byte back, at the call.
 
-    Empty when the function is not in the module, the ``.ko`` has no line table, or
-    binutils is missing: a report without a decoded line is still a report.
+    Empty when the function is not in the module, the ``.ko`` is gone or unreadable
+    (a cleaned cache), has no line table, or binutils is missing: decoding runs while a
+    crash is being shown, and a report without a decoded line is still a report.
     """
-    symbol = read_elf(ko).functions.get(function)
+    try:
+        symbol = read_elf(ko).functions.get(function)
+    except (OSError, UsageError) as exc:
+        log.warning("cannot decode %s+%#x: %s", function, offset, exc)
+        return []
     addr2line = shutil.which("addr2line")
     if symbol is None or addr2line is None:
         return []

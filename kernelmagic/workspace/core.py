@@ -264,7 +264,11 @@ class Workspace:
         vm = self.vm
         reason = ""
         if self.interrupted is not None:
-            if kmod.operations_running(vm):
+            try:
+                running = kmod.operations_running(vm)
+            except KernelMagicError:  # the guest does not answer: a CPU may be stuck
+                running = True
+            if running:
                 reason = (
                     f"the interrupted {self.interrupted} was still running in the guest "
                     "(a module's init or exit cannot be stopped)"

@@ -9,6 +9,7 @@ The real thing is in test_stuck_real.py and test_modop_real.py.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -160,6 +161,30 @@ def test_a_silent_guest_is_asked_to_report_its_stuck_cpu(
     assert guest.nmis == 1
     assert "the guest did not answer, so where it is stuck is unknown" in str(info.value)
     assert info.value.stack == []
+
+
+def test_a_guest_slow_to_answer_is_not_a_stuck_cpu(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ticks that moved at every probe that answered: a pause in answers is not frozen time."""
+    monkeypatch.setattr(watched, "TICKS_FROZEN", 0.3)
+    monkeypatch.setattr(watched, "SILENCE_BEFORE_NMI", 5.0)
+    guest = Guest()
+    guest.hang = True
+
+    def ticking(count: int) -> None:
+        guest.probe = f"records 1\nidle 9.000\nticks {100 + count}\n"
+        if count == 1:  # the host stops answering for longer than TICKS_FROZEN, then resumes
+            guest.silent = True
+            threading.Timer(0.6, lambda: setattr(guest, "silent", False)).start()
+        if count == 3:
+            for pid in guest.spawned:
+                guest.finish(pid, guest.exec(guest.spawned[pid]))
+
+    guest.on_probe = ticking
+    op = kmod.insmod(guest, tmp_path / "slow.ko", info=ModuleInfo("slow"), timeout=5.0)
+    assert op.log_text == "Hello"
+    assert guest.nmis == 0
 
 
 def test_a_refusal_is_not_a_deadline(tmp_path: Path) -> None:

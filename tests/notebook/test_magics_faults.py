@@ -173,7 +173,8 @@ def test_vmsh_timeout_in_both_forms(lab: Lab, monkeypatch: pytest.MonkeyPatch) -
     ok(lab, "%vmsh echo later")
     assert seen == [("echo hi", 5.0), ("echo --timeout stays", 60.0), ("echo cell\n", 7.0),
                     ("echo later", 9.0)]  # fmt: skip
-    for bad in ("%vmsh --timeout x ls", "%vmsh --timeout 0 ls", "%%vmsh --verbose\nls"):
+    for bad in ("%vmsh --timeout x ls", "%vmsh --timeout 0 ls", "%vmsh --timeout nan ls",
+                "%vmsh --timeout inf ls", "%%vmsh --verbose\nls"):
         result = lab.run(bad)
         assert "timeout" in str(result.error_in_exec) or "only --timeout" in str(
             result.error_in_exec

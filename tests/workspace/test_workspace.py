@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from kernelmagic import workspace as workspaces
-from kernelmagic.errors import KernelCrashed, ModuleError, OperationStuck, UsageError
+from kernelmagic.errors import AgentTimeout, KernelCrashed, ModuleError, OperationStuck, UsageError
 from kernelmagic.kbuild.sources import CellSource
 from kernelmagic.machine.bundle import Bundle
 from kernelmagic.machine.crash import CrashReport
@@ -333,6 +333,21 @@ def test_an_interrupted_insmod_that_finished_needs_no_restart(oops_lab: Lab) -> 
     ws.interrupted = "insmod hello"
     assert ws.load("hello").notices == [] and oops_lab.vm.starts == 1
     assert ws.interrupted is None
+
+
+def test_an_interrupted_insmod_in_a_guest_that_no_longer_answers_restarts_it(
+    oops_lab: Lab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ws = built(oops_lab, "hello")
+    ws.interrupted = "insmod spin"
+
+    def silent(vm: object) -> list[str]:
+        raise AgentTimeout("guest agent did not answer guest-exec")
+
+    monkeypatch.setattr(workspaces.core.kmod, "operations_running", silent)
+    change = ws.load("hello")
+    assert oops_lab.vm.starts == 2 and ws.interrupted is None
+    assert "the interrupted insmod spin was still running in the guest" in change.notices[0]
 
 
 def test_a_cpu_that_never_comes_back_kills_the_vm(lab: Lab) -> None:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import shlex
 import time
 from collections.abc import Callable, Iterator
@@ -302,7 +303,7 @@ class LabMagics(Magics):
     def timeout(self, value: float | None, *, shell: bool = False) -> float:
         """A call's ``--timeout``, else the notebook's setting."""
         if value is not None:
-            if value <= 0:
+            if not math.isfinite(value) or value <= 0:
                 raise ArgumentError("--timeout: give a positive number of seconds")
             return value
         return self.shell_timeout if shell else self.module_timeout
