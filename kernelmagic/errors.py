@@ -118,8 +118,10 @@ class OperationStuck(VMError):
         state: str = "",
         stack: Sequence[str] = (),
         restarted: bool = False,
+        killed: bool = True,
     ) -> None:
         super().__init__(message)
+        self.killed = killed  # False: a task waiting in the kernel, out of a signal's reach
         self.argv = list(argv)
         self.seconds = seconds
         self.module = module

@@ -74,8 +74,7 @@ def run_shell(
             duration=time.monotonic() - started, truncated=result.truncated,
         )  # fmt: skip
     kill_tree(vm, outcome.pid)
-    _collect(vm, outcome.pid)
-    raise stuck_error(what, argv, outcome, timeout)
+    raise stuck_error(what, argv, outcome, timeout, killed=_collect(vm, outcome.pid))
 
 
 def _kill_quietly(vm: Guest, pid: int) -> None:
@@ -85,22 +84,29 @@ def _kill_quietly(vm: Guest, pid: int) -> None:
         log.info("could not kill interrupted guest command %d", pid)
 
 
-def _collect(vm: Guest, pid: int) -> None:
-    """Let the agent reap the killed command, so it forgets the pid."""
+def _collect(vm: Guest, pid: int) -> bool:
+    """Let the agent reap the killed command, so it forgets the pid; whether it ended.
+
+    A task asleep in the kernel in state D never sees the SIGKILL: it is still there.
+    """
     deadline = time.monotonic() + 2.0
     while time.monotonic() < deadline:
         try:
             if vm.poll(pid, timeout=1.0) is not None:
-                return
+                return True
         except KernelMagicError:
-            return
+            return False
         time.sleep(0.02)
+    return False
 
 
-def stuck_error(what: str, argv: Sequence[str], outcome: Outcome, timeout: float) -> OperationStuck:
-    """The error for a command killed at its deadline, naming where it was stuck."""
+def stuck_error(
+    what: str, argv: Sequence[str], outcome: Outcome, timeout: float, *, killed: bool = True
+) -> OperationStuck:
+    """The error for a command stopped at its deadline, naming where it was stuck."""
     task = outcome.last_probe.stuck_task() if outcome.last_probe else None
-    message = f"{what} did not finish within {timeout:g} s and was killed"
+    ending = "was killed" if killed else "could not be killed (it waits in the kernel)"
+    message = f"{what} did not finish within {timeout:g} s and {ending}"
     if task is not None and task.stack:
         where = task.module_frame or task.stack[0]
         message += f"; {task.comm} (pid {task.pid}) was in the kernel at {where}"
@@ -108,10 +114,10 @@ def stuck_error(what: str, argv: Sequence[str], outcome: Outcome, timeout: float
             message += f" (state {task.state})"
     elif task is not None:
         message += f"; {task.comm} (pid {task.pid}) was running in user space"
-    message += ". The lab VM keeps running."
+    message += ". The lab VM keeps running." if killed else ". %vm restart gives a clean kernel."
     return OperationStuck(
         message, argv=argv, seconds=outcome.seconds, state=task.state if task else "",
-        stack=task.stack if task else (), restarted=False,
+        stack=task.stack if task else (), restarted=False, killed=killed,
     )  # fmt: skip
 
 

@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -242,6 +243,24 @@ stack vfs_write+0x23b/0x420
     )
     assert [MODOP, "kill", "500"] in guest.calls
     assert lines == ["'echo 42 > /sys/kernel/x/y': still running after 1 s (deadline 1.2 s)"]
+
+
+def test_a_shell_command_asleep_in_the_kernel_cannot_be_killed_and_says_so() -> None:
+    class Unkillable(Guest):
+        def exec(self, argv: Sequence[str], **kwargs: Any) -> ExecResult:
+            if list(argv[:2]) == [MODOP, "kill"]:
+                self.calls.append(list(argv))
+                return ExecResult(0, "killed 1\n")  # SIGKILL sent; a D-state task never ends
+            return super().exec(argv, **kwargs)
+
+    guest = Unkillable()
+    guest.probe = "task 201 cat\nstate D (disk sleep)\nwchan msleep\nstack msleep+0x29/0x40\n"
+    with pytest.raises(OperationStuck) as info:
+        shell.run_shell(guest, shell.shell_argv("cat /dev/slow"), timeout=0.5)
+    error = info.value
+    assert not error.killed and not error.restarted
+    assert "could not be killed (it waits in the kernel)" in str(error)
+    assert str(error).endswith("%vm restart gives a clean kernel.")
 
 
 def test_ctrl_c_kills_the_shell_command_and_goes_on() -> None:

@@ -136,6 +136,11 @@ def test_a_stuck_init_is_shown_at_its_msleep_line(decoded) -> None:
     kept = OperationStuck("x", argv=["/bin/sh", "-c", "cat /dev/x"], seconds=60, state="S")
     shell = StuckView(kept, [], what="the command has not finished", command="cat /dev/x")
     assert repr(shell).splitlines()[-1] == "  the command was killed; the lab VM keeps running"
+    asleep = OperationStuck("x", argv=["/bin/sh", "-c", "cat /dev/x"], seconds=60, state="D",
+                            killed=False)  # fmt: skip
+    last = repr(StuckView(asleep, [], what="the command has not finished")).splitlines()[-1]
+    assert last.startswith("  the command could not be killed: it sleeps in the kernel")
+    assert last.endswith("%vm restart gives a clean kernel")
     assert "<details><summary>/proc/PID/stack" in view._repr_html_()
 
 

@@ -250,6 +250,12 @@ class StuckView(Rendered):
             )
         if e.module:
             return "the lab VM keeps running, with the module stuck: %vm restart gives a clean one"
+        if not e.killed:
+            return (
+                "the command could not be killed: it sleeps in the kernel, where no signal "
+                "reaches it, and keeps what it holds (an open device, a lock); %vm restart "
+                "gives a clean kernel"
+            )
         return "the command was killed; the lab VM keeps running"
 
     def _rows(self) -> list[tuple[str, str]]:
