@@ -78,6 +78,9 @@ class Workspace:
         self.wedged: dict[str, str] = {}
         #: An insmod, rmmod or modprobe that Ctrl-C left running in the guest.
         self.interrupted: str | None = None
+        #: What each loaded module was built from: a later build (without --load) must
+        #: not decode the crash of the copy still running in the kernel.
+        self.loaded: dict[str, tuple[Path, dict[str, CellSource]]] = {}
 
     @property
     def vm(self) -> LabMachine:
@@ -87,12 +90,16 @@ class Workspace:
     # -- reading the kernel's reports ------------------------------------------------
 
     def ko_of(self, module: str) -> Path | None:
-        """The ``.ko`` built here for a module name (what decodes its crash addresses)."""
+        """The ``.ko`` of a module name: the loaded copy's, else the last build's."""
+        if module in self.loaded:
+            return self.loaded[module][0]
         built = self.builds.get(module)
         return built.ko_path if built is not None else None
 
     def files_of(self, module: str) -> Mapping[str, CellSource] | None:
-        """A module's files as its cells gave them (for the learner's line numbers)."""
+        """A module's files as its cells gave them (the loaded copy's, else the last)."""
+        if module in self.loaded:
+            return self.loaded[module][1]
         sources = self.modules.get(module)
         return sources.files if sources is not None else None
 
@@ -108,6 +115,7 @@ class Workspace:
         """The guest's kernel is gone (stopped, restarted, crashed): its log marks with it."""
         self.load_marks.clear()
         self.wedged.clear()
+        self.loaded.clear()
         self.interrupted = None
 
     # -- sources ----------------------------------------------------------------------
@@ -216,6 +224,7 @@ class Workspace:
                              timeout=timeout, progress=progress)  # fmt: skip
         if op.mark is not None:
             self.load_marks[info.name] = op.mark  # only a load that worked moves the mark
+        self.loaded[info.name] = (built.ko_path, dict(self.sources(name).files))
         merged = dataclasses.replace(op, log=before + op.log, omitted=omitted + op.omitted)
         return ModuleChange(merged, reloaded=reloaded, notices=notices, omitted=merged.omitted)
 
@@ -232,6 +241,7 @@ class Workspace:
         notices, vm = self._ready(f"rmmod {name}")
         with self._watching(vm, f"rmmod {name}", name):
             op = kmod.rmmod(vm, name, force=force, timeout=timeout, progress=progress)
+        self.loaded.pop(name, None)
         return ModuleChange(op, notices=notices, omitted=op.omitted)
 
     def modprobe(

@@ -253,6 +253,20 @@ def built(lab: Lab, *names: str) -> Workspace:
     return lab.workspace
 
 
+def test_a_crash_of_the_loaded_copy_is_decoded_against_its_own_build(lab: Lab) -> None:
+    ws = built(lab, "hello")
+    ws.load("hello")
+    loaded_ko, loaded_text = ws.ko_of("hello"), ws.files_of("hello")["hello.c"].text
+    ws.set_main("hello", MODULE + "/* edited after the load */\n")
+    ws.build("hello")  # built again, not loaded: the kernel still runs the first copy
+    assert ws.builds["hello"].ko_path != loaded_ko
+    assert ws.ko_of("hello") == loaded_ko
+    assert ws.files_of("hello")["hello.c"].text == loaded_text
+    ws.unload("hello")
+    assert ws.ko_of("hello") == ws.builds["hello"].ko_path
+    assert "edited after the load" in ws.files_of("hello")["hello.c"].text
+
+
 def test_an_init_stuck_for_good_restarts_the_vm_and_the_error_says_so(lab: Lab) -> None:
     ws = built(lab, "hang", "hello")
     ws.load("hello")
