@@ -160,6 +160,16 @@ class ConsoleRecorder:
         with self._cond:
             return self._total
 
+    def quiet_mark(self) -> int:
+        """:meth:`mark`, or the start of a report still arriving: what a reader may call seen.
+
+        A module's timer can oops a moment after the command that loaded it returned; its
+        report then streams in for a fraction of a second, and is complete only at its end.
+        """
+        with self._cond:
+            start = self._parser.open_position
+            return self._total if start is None else min(self._total, start)
+
     def write(self, data: bytes) -> None:
         """Send keystrokes to the guest's console (the interactive shell of ``vm boot``)."""
         self._sock.sendall(data)

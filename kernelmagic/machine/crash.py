@@ -314,6 +314,11 @@ class CrashParser:
         self._open: _Pending | None = None
         self._lines_since_crash = PANIC_MERGE_LINES + 1
 
+    @property
+    def open_position(self) -> int | None:
+        """Where a report still being collected starts (None when none is)."""
+        return self._open.position if self._open is not None else None
+
     def feed_line(self, raw: str, position: int = 0, now: float = 0.0) -> CrashReport | None:
         """Take one complete console line (without its newline) starting at ``position``."""
         line = strip_prefix(raw)

@@ -203,7 +203,7 @@ class LabSession:
         if vm is None:
             return
         with contextlib.suppress(VMNotRunning):
-            self.seen_mark = int(vm.console.mark())
+            self.seen_mark = int(vm.console.quiet_mark())
 
     def late_reports(self) -> list[CrashReport]:
         """Reports (crashes, then warnings) that came after the last command had ended.

@@ -269,6 +269,18 @@ def test_oops_in_work_item_shows_at_the_next_cell_and_in_dmesg(lab: FaultLab) ->
     next_cell_works(lab)
 
 
+def test_oops_a_moment_after_its_load_returned_is_shown_once(lab: FaultLab) -> None:
+    # One jiffy later: the report is still streaming on the console as the cell returns.
+    soon = WORK.replace("HZ / 10", "1").replace("kmf_work", "kmf_soon")
+    lab.ok(f"%%kmodule kmf_soon --load\n{soon}")
+    time.sleep(2)
+    lab.ok("%lsmod")
+    shown = [v for v in lab.views(CrashView) if "kmf_soon_run+0x" in repr(v)]
+    assert len(shown) == 1, lab.text()
+    lab.ok("%vm restart")
+    next_cell_works(lab)
+
+
 HELPER = """#include <linux/printk.h>
 #include "kmf_multi.h"
 

@@ -250,6 +250,21 @@ def test_report_without_an_end_completes_after_silence(rig: Rig) -> None:
     assert not rig.recorder.closed
 
 
+def test_quiet_mark_stays_before_a_report_still_arriving(tmp_path: Path) -> None:
+    rig = Rig(tmp_path, settle=60)  # no completion by silence during the test
+    start = OOPS.index("[    2.920158] BUG: kernel NULL pointer")
+    cut = OOPS.index("[    2.927956] ---[ end trace")
+    rig.send(OOPS[:cut])
+    wait_until(lambda: rig.recorder.mark() >= len(OOPS[:cut].replace("\r", "")) - 1)
+    assert rig.recorder.crash is None  # not complete yet: nothing to show so far
+    assert rig.recorder.quiet_mark() == start  # a reader marking "seen" stops before it
+    rig.send(OOPS[cut:])
+    wait_until(lambda: rig.recorder.crash is not None)
+    assert rig.recorder.quiet_mark() == rig.recorder.mark()
+    assert rig.recorder.crashes_since(start) == [rig.recorder.crash]
+    rig.close()
+
+
 def test_report_cut_by_end_of_file_is_reported(tmp_path: Path) -> None:
     rig = Rig(tmp_path, settle=60)
     rig.send(PANIC)
