@@ -15,10 +15,8 @@ from typing import Any
 
 from kernelmagic.course.results import CheckFailed
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.kbuild.decode import decode_address
 from kernelmagic.kbuild.elf import read_elf
 from kernelmagic.kbuild.result import BuildResult
-from kernelmagic.kbuild.sources import source_line
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.names import kernel_module_name
 from kernelmagic.workspace import Workspace
@@ -187,16 +185,14 @@ def describe_crash(report: CrashReport) -> str:
 
 
 def _crash_line(report: CrashReport) -> str:
-    """ "line 17 of %%kmodule giveup", from the workspace's build of the module; or ""."""
+    """ "line 17 of %%kmodule giveup", decoded by the workspace (against the loaded copy)."""
     ws = workspace()
-    build = last_build(report.module) if report.module else None
-    if ws is None or build is None or report.function is None or report.offset is None:
+    if ws is None:
         return ""
-    places = decode_address(build.ko_path, report.function, report.offset)
-    if not places:
-        return ""
-    sources = ws.modules.get(build.name)
-    line = (
-        source_line(sources.files, Path(places[0].file).name, places[0].line) if sources else None
-    )
-    return line.full if line is not None else f"{Path(places[0].file).name}:{places[0].line}"
+    site = ws.explain(report).site
+    place = site.learner_place if site is not None else None
+    if place is not None and place.source is not None:
+        return place.source.full
+    if site is not None and site.places:
+        return f"{Path(site.places[0].file).name}:{site.places[0].line}"
+    return ""
