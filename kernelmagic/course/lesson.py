@@ -9,17 +9,14 @@ as the checks (:func:`kernelmagic.course.check.lab_vm`).
 
 from __future__ import annotations
 
-import hashlib
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from kernelmagic import paths
 from kernelmagic.course._guest import lab_vm
-from kernelmagic.errors import BuildError, UsageError
+from kernelmagic.errors import UsageError
 from kernelmagic.guest.protocol import Guest
-from kernelmagic.names import check_identifier
+from kernelmagic.kbuild import userprog
 
 __all__ = [
     "build_user_program",
@@ -31,7 +28,6 @@ __all__ = [
 
 #: The most ``guest_write`` sends: a pipe's atomic size, so ``dd`` writes it in one piece.
 MAX_GUEST_WRITE = 4096
-USER_BUILD_TIMEOUT = 120.0
 
 
 def require_parameter(name: str, value: object, ok: bool, expected: str) -> None:
@@ -68,27 +64,10 @@ def guest_write(path: str, data: str | bytes, *, vm: Guest | None = None) -> Non
 def build_user_program(name: str, source: str, *, builds_root: Path | None = None) -> Path:
     """Compile a small C program for the lab VM's user space; returns the host path.
 
-    The guest has busybox but no compiler and no libc headers, so programs that call
-    ioctl() on a learner's device are built on the host, statically (glibc's libc.a),
-    into the build folder the VM mounts read-only. Cached by a hash of the source.
+    The same build as a ``%%userprog NAME`` cell (:mod:`kernelmagic.kbuild.userprog`):
+    static, cached, and runnable in the guest as plain ``NAME`` afterwards.
     """
-    check_identifier(name, "program name")
-    key = hashlib.sha256(source.encode()).hexdigest()[:16]
-    folder = Path(builds_root or paths.builds_dir()) / f"user-{name}-{key}"
-    exe = folder / name
-    if exe.is_file():
-        return exe
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / f"{name}.c").write_text(source)
-    tmp = folder / f".{name}.tmp"
-    proc = subprocess.run(
-        ["gcc", "-static", "-O2", "-Wall", "-o", str(tmp), str(folder / f"{name}.c")],
-        capture_output=True, text=True, timeout=USER_BUILD_TIMEOUT, check=False,
-    )  # fmt: skip
-    if proc.returncode != 0:
-        raise BuildError(f"gcc could not build {name}: {proc.stderr.strip()}", log=proc.stderr)
-    tmp.rename(exe)
-    return exe
+    return userprog.build_user_program(name, source, builds_root=builds_root).path
 
 
 def user_program(name: str, source: str, *, vm: Guest | None = None) -> str:

@@ -19,8 +19,9 @@ from kernelmagic.errors import KernelMagicError, OperationStuck
 from kernelmagic.guest.protocol import Guest
 from kernelmagic.guest.watched import Outcome, Watch, clamp_timeout, kill_tree, run_watched
 from kernelmagic.machine.exec_result import ExecResult
+from kernelmagic.machine.share import GUEST_PATH
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "SHELL", "run_shell", "shell_argv"]
+__all__ = ["DEFAULT_TIMEOUT", "MAX_TIMEOUT", "SHELL", "run_shell", "shell_argv", "shell_command"]
 
 log = logging.getLogger(__name__)
 
@@ -28,13 +29,28 @@ DEFAULT_TIMEOUT = 60.0
 #: A learner may allow a command a long time, but not for ever.
 MAX_TIMEOUT = 3600.0
 SHELL = "/bin/sh"
+ENV = "/usr/bin/env"
 #: What an interrupted command may take to be killed (Ctrl-C must end the cell in 1 s).
 INTERRUPT_KILL_TIMEOUT = 0.8
 
 
 def shell_argv(command: str) -> list[str]:
-    """The argv that runs ``command`` with the guest's shell (busybox sh)."""
-    return [SHELL, "-c", command]
+    """The argv that runs ``command`` with the guest's shell (busybox sh).
+
+    The learner's programs (``%%userprog NAME``) come first on its PATH, so ``NAME``
+    alone runs the latest build.
+    """
+    return [ENV, f"PATH={GUEST_PATH}", SHELL, "-c", command]
+
+
+def shell_command(argv: Sequence[str]) -> str | None:
+    """The command of a :func:`shell_argv` (or a plain ``sh -c``), else None."""
+    argv = list(argv)
+    if argv[:1] == [ENV]:
+        argv = argv[2:]
+    if len(argv) == 3 and argv[0] in (SHELL, "sh") and argv[1] == "-c":
+        return argv[2]
+    return None
 
 
 def run_shell(
@@ -122,6 +138,7 @@ def stuck_error(
 
 
 def _short(argv: Sequence[str]) -> str:
-    text = argv[2] if len(argv) == 3 and argv[1] == "-c" else " ".join(argv)
+    text = shell_command(argv)
+    text = " ".join(argv) if text is None else text
     first = text.strip().splitlines()[0] if text.strip() else ""
     return repr(first if len(first) <= 60 else first[:57] + "...")

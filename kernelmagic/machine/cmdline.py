@@ -8,7 +8,7 @@ machine must change this command line, and nothing else may.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from kernelmagic.machine.share import SHARE_TAG
@@ -69,6 +69,7 @@ def qemu_argv(
     memory_mb: int,
     cpus: int,
     kernel: Path,
+    devices: Sequence[str] = (),
     initrd: Path,
     append: str,
     share: Path,
@@ -76,7 +77,8 @@ def qemu_argv(
 ) -> list[str]:
     """The full QEMU command line; ``fds`` maps each of :data:`CHANNELS` to a socket fd.
 
-    ``append`` is the kernel command line (see :func:`kernel_cmdline`).
+    ``append`` is the kernel command line (see :func:`kernel_cmdline`); ``devices``
+    are extra ``-device`` models (``edu``), after the lab's own.
     """
     argv = [
         qemu, "-nodefaults", "-no-user-config", "-nographic", "-no-reboot",
@@ -99,6 +101,8 @@ def qemu_argv(
         "security_model=none,readonly=on",
         "-device", f"virtio-9p-pci,fsdev={SHARE_TAG},mount_tag={SHARE_TAG}",
     ]  # fmt: skip
+    for device in devices:
+        argv += ["-device", device]
     return argv
 
 

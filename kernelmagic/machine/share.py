@@ -12,12 +12,24 @@ from pathlib import Path
 
 from kernelmagic.errors import VMError
 
-__all__ = ["GUEST_SHARE", "MOUNT_SHARE", "SHARE_TAG", "guest_path", "mount_argv"]
+__all__ = [
+    "GUEST_BIN",
+    "GUEST_PATH",
+    "GUEST_SHARE",
+    "MOUNT_SHARE",
+    "SHARE_TAG",
+    "guest_path",
+    "mount_argv",
+]
 
 #: The 9p mount tag, the same on both sides.
 SHARE_TAG = "kmshare"
 #: Where the share appears in the guest.
 GUEST_SHARE = "/mnt/host"
+#: The learner's user programs (``%%userprog``): the build folder's ``bin``.
+GUEST_BIN = f"{GUEST_SHARE}/bin"
+#: The learner's shell's PATH: their programs first, then the guest's (as vm/init sets it).
+GUEST_PATH = f"{GUEST_BIN}:/usr/local/sbin:/sbin:/usr/sbin:/bin:/usr/bin"
 #: The guest helper (vm/mount-share in the recipe) that mounts the share.
 MOUNT_SHARE = "/usr/local/sbin/kernelmagic-mount-share"
 

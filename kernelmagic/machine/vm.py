@@ -37,6 +37,7 @@ from kernelmagic.machine import cmdline, health, hung_task, share, snapshot, stu
 from kernelmagic.machine.accel import PROBE_TIMEOUT, QEMU, AccelChoice, choose, probe, qemu_version
 from kernelmagic.machine.agent import GuestAgent
 from kernelmagic.machine.bundle import Bundle
+from kernelmagic.machine.config import DEFAULT_CPUS, DEFAULT_MEMORY_MB, MachineConfig
 from kernelmagic.machine.console import ConsoleRecorder
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.exec_result import ExecResult
@@ -67,6 +68,7 @@ class VMStatus:
     uptime_seconds: float | None
     pid: int | None
     runtime_dir: str | None
+    machine: str = ""  # MachineConfig.describe(): vCPUs, memory, extra devices
 
 
 class LabVM:
@@ -76,8 +78,9 @@ class LabVM:
         self,
         bundle: Bundle | None = None,
         *,
-        memory_mb: int = 256,
-        cpus: int = 1,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        cpus: int = DEFAULT_CPUS,
+        devices: Sequence[str] = (),
         accel: str | None = None,
         share_dir: Path | None = None,
         boot_timeout: float = 60.0,
@@ -90,6 +93,7 @@ class LabVM:
         self._bundle = bundle
         self.memory_mb = memory_mb
         self.cpus = cpus
+        self.devices = tuple(devices)
         self.requested_accel = accel
         self.share_dir = share_dir
         self.boot_timeout = boot_timeout
@@ -112,6 +116,15 @@ class LabVM:
 
     # -- configuration -------------------------------------------------------------
 
+    @classmethod
+    def of(cls, config: MachineConfig) -> LabVM:
+        """A lab VM of this machine configuration (vCPUs, memory, devices)."""
+        return cls(cpus=config.cpus, memory_mb=config.memory_mb, devices=config.devices)
+
+    @property
+    def config(self) -> MachineConfig:
+        return MachineConfig(self.cpus, self.memory_mb, self.devices)
+
     @property
     def bundle(self) -> Bundle:
         """The bundle to boot, loaded on first use (a missing bundle is an error then)."""
@@ -132,6 +145,7 @@ class LabVM:
             tcg_cpu=self.tcg_cpu,
             memory_mb=self.memory_mb,
             cpus=self.cpus,
+            devices=self.devices,
             kernel=self.bundle.vmlinux,
             initrd=self.bundle.initramfs,
             append=cmdline.kernel_cmdline(
@@ -433,6 +447,7 @@ class LabVM:
             uptime_seconds=uptime,
             pid=qemu.pid if qemu is not None and running else None,
             runtime_dir=str(qemu.runtime) if qemu is not None and qemu.runtime else None,
+            machine=self.config.describe(),
         )
 
     def log_text(self) -> str:

@@ -18,11 +18,12 @@ import atexit
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 
 from kernelmagic.errors import KernelCrashed, VMNotRunning
 from kernelmagic.guest.faults import Fault, Frame
 from kernelmagic.kbuild.result import BuildResult
+from kernelmagic.machine.config import MachineConfig
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.vm import LabVM, VMStatus
 from kernelmagic.notebook.progress import BootProgress
@@ -50,13 +51,15 @@ class LabSession:
 
     def __init__(
         self,
-        vm_factory: Callable[[], LabMachine] = LabVM,
+        vm_factory: Callable[[MachineConfig], LabMachine] = LabVM.of,
         *,
         builder: Builder | None = None,
         show: Callable[[object], None] = _show,
         progress: bool | None = None,
     ) -> None:
         self._vm_factory = vm_factory
+        #: The machine the next boot gets (:meth:`configure` changes it).
+        self.config = MachineConfig()
         self.show = show
         self._progress = progress
         self._vm: LabMachine | None = None
@@ -103,9 +106,9 @@ class LabSession:
         """The VM object, running or not (its console survives a crash for ``%vm log``)."""
         return self._vm
 
-    def _boot(self, what: str) -> tuple[Notice, LabMachine]:
+    def _boot(self, what: str, *, say_machine: bool = True) -> tuple[Notice, LabMachine]:
         if self._vm is None:
-            self._vm = self._vm_factory()
+            self._vm = self._vm_factory(self.config)
         vm = self._vm
         expected = self._last_boot or FIRST_BOOT_GUESS
         doing = self.doing("booting the lab VM", BOOT_LEFT)
@@ -132,12 +135,43 @@ class LabSession:
         self.boots += 1
         self.boot_mark = self.console_mark()
         accel = vm.accel.accel if vm.accel else "?"
-        return Notice(f"{what} in {vm.boot_seconds or 0:.1f} s ({accel})"), vm
+        unusual = say_machine and self.config != MachineConfig()
+        machine = f"; {self.config.describe()}" if unusual else ""
+        return Notice(f"{what} in {vm.boot_seconds or 0:.1f} s ({accel}){machine}"), vm
+
+    def configure(
+        self,
+        *,
+        cpus: int | None = None,
+        memory_mb: int | None = None,
+        devices: Iterable[str] | None = None,
+    ) -> Notice | None:
+        """Change the machine of the next boot; a running VM is restarted with it.
+
+        ``None`` keeps a value; ``devices=()`` (or ``["none"]``) removes the extra
+        devices. A lesson's first cell may call this through :func:`get_session`::
+
+            get_session().configure(devices=["edu"])
+
+        Returns the restart's notice, or None when nothing had to restart.
+        """
+        new = self.config.with_changes(cpus=cpus, memory_mb=memory_mb, devices=devices)
+        if new == self.config:
+            return None
+        old, self.config = self.config, new
+        vm, self._vm = self._vm, None
+        if vm is None or not vm.is_running():
+            return None
+        self.workspace.forget_loads()
+        self._stopped_on_purpose = True
+        vm.stop()
+        what = f"lab VM restarted as {new.describe()} (was {old.describe()}): ready"
+        return self._boot(what, say_machine=False)[0]
 
     def idle_status(self) -> VMStatus:
         """The status of a VM that is not running, without starting it."""
         if self._vm is None:
-            self._vm = self._vm_factory()  # the constructor only configures
+            self._vm = self._vm_factory(self.config)  # the constructor only configures
         return self._vm.status()
 
     def start(self) -> Notice:

@@ -197,6 +197,7 @@ class FakeLabVM(HelperGuest):
         #: module -> /proc/PID/stack lines: its init and exit never return.
         self.stuck: dict[str, list[str]] = {}
         self._spawned: dict[int, ExecResult | None] = {}
+        self.configs: list[Any] = []  # each MachineConfig the session made a VM of
         self._boot()
 
     def _boot(self) -> None:
@@ -422,6 +423,11 @@ class FakeLabVM(HelperGuest):
                 return ExecResult(1, "", f"cat: can't open '{path}': No such file\n")
         return ExecResult(0, "".join(out))
 
+    def _do_env(self, args: list[str]) -> ExecResult:
+        while args and "=" in args[0]:  # NAME=VALUE settings, then the command
+            args = args[1:]
+        return self._dispatch(args)
+
     def _do_sh(self, args: list[str]) -> ExecResult:
         assert args[0] == "-c"
         return self.shell(args[1])
@@ -466,5 +472,10 @@ def make_lab(home: Path) -> Lab:
     vm = FakeLabVM(builds.resolve())
     builder = FakeBuilder(builds)
     shown: list[Any] = []
-    session = LabSession(lambda: vm, builder=builder, show=shown.append, progress=False)
+
+    def make_vm(config: Any) -> FakeLabVM:
+        vm.configs.append(config)
+        return vm
+
+    session = LabSession(make_vm, builder=builder, show=shown.append, progress=False)
     return Lab(shell_with(session), session, shown, vm=vm, builder=builder)

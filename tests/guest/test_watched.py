@@ -213,7 +213,8 @@ def test_a_shell_command_returns_its_result() -> None:
     guest.hang = False
     result = shell.run_shell(guest, shell.shell_argv("echo done"))
     assert result.stdout == "done\n" and result.exit_code == 0
-    assert guest.spawned[500] == ["/bin/sh", "-c", "echo done"]
+    assert guest.spawned[500] == shell.shell_argv("echo done")
+    assert shell.shell_command(guest.spawned[500]) == "echo done"
 
 
 def test_a_shell_command_is_killed_at_its_deadline_and_the_vm_kept() -> None:

@@ -81,7 +81,7 @@ def test_qemu_argv_kvm_shell_qboot(
     assert argv[0] == "/opt/qemu"
     assert option(argv, "-machine") == ["pc,accel=kvm"]
     assert option(argv, "-cpu") == ["host"]
-    assert option(argv, "-m") == ["256M"] and option(argv, "-smp") == ["1"]
+    assert option(argv, "-m") == ["256M"] and option(argv, "-smp") == ["2"]
     assert option(argv, "-bios") == [str(qboot)]
     (append,) = option(argv, "-append")
     assert append.startswith(cmdline.KERNEL_CMDLINE)

@@ -71,7 +71,7 @@ def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
 def test_every_magic_has_help_with_an_example(lab: Lab) -> None:
     magics = lab.shell.magics_manager.magics
     names = {
-        "cell": ["kmodule", "kfile", "vmsh"],
+        "cell": ["kmodule", "kfile", "userprog", "vmsh"],
         "line": ["kexport", "insmod", "rmmod", "lsmod", "modinfo", "modprobe", "dmesg",
                  "vmsh", "vm"],
     }  # fmt: skip
@@ -88,7 +88,7 @@ def test_load_ext_registers_and_unload_removes(tmp_path: Path) -> None:
     from kernelmagic.notebook.session import LabSession, set_session
 
     shell = InteractiveShell.instance()
-    old = set_session(LabSession(lambda: None, show=lambda obj: None))
+    old = set_session(LabSession(lambda _config: None, show=lambda obj: None))
     try:
         kernelmagic.load_ipython_extension(shell)
         assert "insmod" in shell.magics_manager.magics["line"]
@@ -496,3 +496,71 @@ def test_a_multi_line_message_still_fails_with_one_line(
     assert isinstance(error, GuestCommandError)
     assert line.endswith("broken exited with status 2: first problem [...]")
     assert "second problem" in repr(lab.shown[-1])
+
+
+# -- the machine: %vm start --device, --smp, --memory ---------------------------------------
+
+
+def test_vm_start_with_a_device_configures_the_next_boot(lab: Lab) -> None:
+    notice = lab.run("%vm start --device edu").result
+    assert repr(notice).startswith("lab VM ready in 1.4 s (tcg); 2 vCPUs, 256 MiB, device edu")
+    assert lab.vm.configs[-1].devices == ("edu",)
+    assert repr(lab.run("%vm start --device edu").result).startswith("lab VM already running")
+    assert len(lab.vm.configs) == 1 and lab.vm.starts == 1
+
+
+def test_another_machine_while_running_restarts_and_says_so(lab: Lab) -> None:
+    lab.run("%vm start")
+    lab.run("%insmod hello")
+    notice = repr(lab.run("%vm restart --smp 1 --memory 512").result)
+    assert notice.startswith("lab VM restarted as 1 vCPU, 512 MiB (was 2 vCPUs, 256 MiB): ready")
+    assert lab.vm.starts == 2 and lab.vm.configs[-1].cpus == 1
+    assert "hello" not in lab.vm.modules
+    # The Python API lessons call, from their first cell:
+    back = lab.session.configure(cpus=2, memory_mb=256)
+    assert back is not None and "restarted as 2 vCPUs, 256 MiB" in repr(back)
+    assert lab.session.configure(cpus=2) is None  # nothing changed: nothing restarts
+
+
+def test_bad_machine_options_are_one_line_and_change_nothing(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for code, words in [
+        ("%vm start --smp 99", "%vm start: --smp 99: the lab VM takes 1 to 8 vCPUs"),
+        ("%vm stop --device edu", "go with start or restart"),
+        ("%vm restart --device edu,addr=3", "options after a comma are not taken"),
+        ("%vm start --memory 1", "give MiB from 128"),
+    ]:
+        error, line = run_failing(lab, capsys, code)
+        assert isinstance(error, ArgumentError) and words in line, (code, line)
+    assert lab.vm.starts == 0 and lab.session.config.describe() == "2 vCPUs, 256 MiB"
+
+
+# -- %%userprog ------------------------------------------------------------------------------
+
+
+def test_userprog_builds_and_vmsh_finds_it_on_the_path(lab: Lab) -> None:
+    from kernelmagic.kbuild.userprog import bin_dir
+    from kernelmagic.machine.share import GUEST_BIN
+
+    result = lab.run("%%userprog kmt_hi\nint main(void) { return 0; }\n").result
+    assert repr(result) == "user program kmt_hi built (static): run it in the guest as kmt_hi"
+    assert (bin_dir() / "kmt_hi").is_file()
+    seen: list[list[str]] = []
+    lab.vm.on_exec = seen.append
+    lab.run("%vmsh kmt_hi")
+    [argv] = [a for a in seen if a[-1] == "kmt_hi"]
+    assert f"PATH={GUEST_BIN}:" in " ".join(argv)
+
+
+def test_userprog_errors_are_at_their_cell_line(
+    lab: Lab, capsys: pytest.CaptureFixture[str]
+) -> None:
+    error, line = run_failing(
+        lab, capsys, "%%userprog kmt_bad\nint main(void)\n{\n\treturn x;\n}\n"
+    )
+    assert isinstance(error, BuildError) and "kmt_bad did not build: 1 error" in line
+    text = repr(lab.shown[-1])
+    assert "cell line 4: error:" in text and "    4 |         return x;" in text
+    error, line = run_failing(lab, capsys, '%%userprog kmt_x --cflags "-fplugin=x.so"\nint x;\n')
+    assert isinstance(error, ArgumentError) and "not allowed" in line

@@ -520,3 +520,38 @@ def test_an_oops_in_the_first_command_after_the_boot_is_shown(lab: RealLab) -> N
     assert repr(view).startswith("kernel oops in crashing_init+0x")
     build = lab.session.last_build("kmt_oops").build_dir
     assert str(build) not in view._repr_html_() and str(build) not in repr(view)
+
+
+# -- the second half's lab: %%userprog, two vCPUs, the edu device ------------------------
+
+
+ARGS = r"""#include <stdio.h>
+#include <unistd.h>
+int main(int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++)
+		printf("[%s]", argv[i]);
+	printf(" uid %d\n", (int)getuid());
+	return 0;
+}
+"""
+
+
+def test_a_user_program_runs_in_the_guest_by_name_after_a_restart_too(lab: RealLab) -> None:
+    r = lab.ok(f"%%userprog kmt_args\n{ARGS}")
+    assert repr(r) == "user program kmt_args built (static): run it in the guest as kmt_args"
+    assert repr(lab.ok('%vmsh kmt_args one "two words"')) == "[one][two words] uid 0"
+    lab.ok("%vm restart")
+    assert repr(lab.ok("%vmsh kmt_args again")) == "[again] uid 0"
+
+
+def test_two_vcpus_by_default_and_the_edu_device_on_request(lab: RealLab) -> None:
+    assert repr(lab.ok("%vmsh nproc")) == "2"
+    notice = repr(lab.ok("%vm start --device edu"))
+    assert notice.startswith("lab VM restarted as 2 vCPUs, 256 MiB, device edu (was 2 vCPUs")
+    edu = "/sys/bus/pci/devices/0000:00:03.0"
+    ids = lab.ok(f"%vmsh cat {edu}/vendor {edu}/device").stdout.split()
+    assert ids == ["0x1234", "0x11e8"]
+    assert "device edu" in repr(lab.ok("%vm status"))
+    lab.ok("%vm restart --device none")
+    assert lab.ok("%vmsh ls /sys/bus/pci/devices").stdout.count("0000:00:03.0") == 0

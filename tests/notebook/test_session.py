@@ -258,7 +258,7 @@ def test_session_start_kills_a_vm_whose_boot_was_interrupted() -> None:
             return False
 
     vm = Interrupted()
-    session = LabSession(lambda: vm, show=lambda obj: None, progress=False)
+    session = LabSession(lambda _config: vm, show=lambda obj: None, progress=False)
     with pytest.raises(KeyboardInterrupt):
         _ = session.vm
     assert vm.killed

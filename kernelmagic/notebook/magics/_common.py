@@ -42,6 +42,7 @@ from kernelmagic.errors import (
     VMNotRunning,
 )
 from kernelmagic.guest.faults import stuck_words
+from kernelmagic.guest.shell import shell_command
 from kernelmagic.machine.crash import CrashReport, looks_like_crash
 from kernelmagic.notebook.progress import LiveDisplay
 from kernelmagic.notebook.session import LabSession
@@ -292,8 +293,9 @@ class LabMagics(Magics):
         tool = Path(exc.argv[0]).name if exc.argv else ""
         if tool == "kernelmagic-modop" and len(exc.argv) > 1:  # the guest helper's insmod
             tool = exc.argv[1]
-        shell = tool in ("sh", "busybox") and len(exc.argv) >= 3
-        action = exc.argv[-1] if shell else tool
+        command_text = shell_command(exc.argv)
+        shell = command_text is not None
+        action = command_text if command_text is not None else tool
         if tool == "modprobe":  # stuck in the init (or, with -r, the exit) it called
             action = "rmmod" if "-r" in exc.argv else "insmod"
         what, hint = stuck_words(action, frames, exc.state)

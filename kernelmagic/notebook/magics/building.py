@@ -11,7 +11,9 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from kernelmagic.errors import BuildError
 from kernelmagic.guest.kmod import install
 from kernelmagic.guest.modinfo import read_modinfo
+from kernelmagic.kbuild.sources import CellSource
 from kernelmagic.kbuild.tree import export_sources, kbuild_text
+from kernelmagic.kbuild.userprog import build_user_program, check_request
 from kernelmagic.notebook.magics._common import (
     GUEST_LEFT,
     ArgumentError,
@@ -28,6 +30,7 @@ from kernelmagic.notebook.views import (
     LoadResult,
     ModuleCard,
     Notice,
+    UserProgramResult,
 )
 
 __all__ = ["BUILD_LEFT", "BuildMagics"]
@@ -117,6 +120,42 @@ class BuildMagics(LabMagics):
             self.show(result)  # the build worked: keep its card above the failure
             raise
         return result
+
+    @cell_magic
+    @learner_errors("%%userprog")
+    @magic_arguments("%userprog")
+    @argument("name", help="the program's name: letters, digits and _, e.g. ctl")
+    @argument(
+        "--cflags",
+        default="",
+        metavar="FLAGS",
+        help='extra gcc flags, as one quoted string: --cflags "-DVERBOSE -O0"',
+    )
+    def userprog(self, line: str, cell: str) -> UserProgramResult:
+        """Compile the cell as a user-space C program for the lab VM, runnable there as NAME.
+
+        The guest has no compiler: gcc on the host builds the program statically (no
+        libraries needed in the guest) into the folder the VM mounts, and the guest's
+        shell finds it by name, after a restart too. Errors and warnings are shown at
+        their cell line, as for ``%%kmodule``. Example::
+
+            %%userprog hi
+            #include <stdio.h>
+            int main(void) { puts("hi from user space"); return 0; }
+
+        and then ``%vmsh hi``.
+        """
+        args = parse(self.userprog, line)
+        with user_values(f"%%userprog {args.name}"):
+            check_request(args.name, args.cflags)
+        files = {f"{args.name}.c": CellSource(cell, f"%%userprog {args.name}", main=True)}
+        try:
+            with self.session.doing(f"compiling {args.name}", BUILD_LEFT):
+                program = build_user_program(args.name, cell, cflags=args.cflags)
+        except BuildError as exc:
+            self.show(BuildFailure(args.name, exc, files))
+            raise quiet(exc) from None
+        return UserProgramResult(program, DiagnosticList(program.diagnostics, files))
 
     @cell_magic
     @learner_errors("%%kfile")

@@ -8,7 +8,13 @@ from IPython.core.magic_arguments import argument, magic_arguments
 
 from kernelmagic.errors import VMNotRunning
 from kernelmagic.guest.facts import read_guest_facts
-from kernelmagic.notebook.magics._common import LabMagics, learner_errors, parse
+from kernelmagic.notebook.magics._common import (
+    ArgumentError,
+    LabMagics,
+    learner_errors,
+    parse,
+    user_values,
+)
 from kernelmagic.notebook.views import ConsoleView, Notice, VMStatusCard
 
 __all__ = ["VMMagics"]
@@ -35,6 +41,17 @@ class VMMagics(LabMagics):
         metavar="N",
         help="with log: how many console lines to show (default 40)",
     )
+    @argument(
+        "--device",
+        action="append",
+        metavar="MODEL",
+        help="with start or restart: add QEMU device MODEL (e.g. edu; repeat for more; "
+        "none removes them)",
+    )
+    @argument("--smp", type=int, metavar="N", help="with start or restart: N vCPUs (default 2)")
+    @argument(
+        "--memory", type=int, metavar="MIB", help="with start or restart: memory in MiB (256)"
+    )
     def vm(self, line: str) -> VMStatusCard | Notice | ConsoleView:  # fmt: skip
         """The lab VM: a status card, or start, stop, restart it, or read its console.
 
@@ -47,16 +64,30 @@ class VMMagics(LabMagics):
 
             %vm status
             %vm restart
+            %vm start --device edu
             %vm log -n 80
+
+        ``--device``, ``--smp`` and ``--memory`` choose the machine for the rest of the
+        notebook; a running VM of another machine is restarted with the new one.
         """
         args = parse(self.vm, line)
         session = self.session
-        if args.action == "start":
-            return session.start()
+        machine = {"devices": args.device, "cpus": args.smp, "memory_mb": args.memory}
+        if any(v is not None for v in machine.values()) and args.action not in (
+            "start",
+            "restart",
+        ):
+            raise ArgumentError(f"%vm {args.action}: --device, --smp and --memory go with "
+                                "start or restart")  # fmt: skip
+        if args.action in ("start", "restart"):
+            with user_values(f"%vm {args.action}"):
+                session.config.with_changes(**machine)  # checked before anything stops
+            restarted = session.configure(**machine)
+            if restarted is not None:
+                return restarted
+            return session.start() if args.action == "start" else session.restart()
         if args.action == "stop":
             return session.stop()
-        if args.action == "restart":
-            return session.restart()
         if args.action == "log":
             return self._console(max(1, args.n))
         vm = session.running_vm

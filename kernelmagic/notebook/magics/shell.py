@@ -13,6 +13,7 @@ from IPython.core.magic import line_cell_magic, magics_class
 
 from kernelmagic.errors import GuestCommandError
 from kernelmagic.guest.shell import run_shell, shell_argv
+from kernelmagic.kbuild.userprog import bin_dir
 from kernelmagic.notebook.magics._common import (
     ArgumentError,
     LabMagics,
@@ -81,7 +82,10 @@ class ShellMagics(LabMagics):
         # Learners' commands may legitimately run for seconds: a later live line.
         doing = self.session.doing(f"{short(command)!r} ran", LEFT)
         with self.progress(after=10.0) as progress, doing:
-            result = run_shell(self.workspace.vm, shell_argv(command), timeout=timeout,
+            vm = self.workspace.vm
+            if bin_dir().is_dir():  # %%userprog's programs are on the shell's PATH
+                vm.guest_path(bin_dir())
+            result = run_shell(vm, shell_argv(command), timeout=timeout,
                                progress=progress)  # fmt: skip
         view = ShellResult(command, result)
         if not view.ok:

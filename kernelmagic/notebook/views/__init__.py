@@ -15,7 +15,13 @@ operation at the learner's line), ``reports`` (kernel reports among log records,
 fold); ``_html`` holds what they share.
 """
 
-from kernelmagic.notebook.views.build import BuildFailure, DiagnosticList, KModuleResult, ModuleCard
+from kernelmagic.notebook.views.build import (
+    BuildFailure,
+    DiagnosticList,
+    KModuleResult,
+    ModuleCard,
+    UserProgramResult,
+)
 from kernelmagic.notebook.views.crash import CrashView, StuckView
 from kernelmagic.notebook.views.log import LogView
 from kernelmagic.notebook.views.modules import LoadResult, ModuleErrorView, ModuleTable
@@ -37,5 +43,6 @@ __all__ = [
     "Notice",
     "ShellResult",
     "StuckView",
+    "UserProgramResult",
     "VMStatusCard",
 ]

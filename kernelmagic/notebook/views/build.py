@@ -15,6 +15,7 @@ from kernelmagic.kbuild.diagnostics import Diagnostic
 from kernelmagic.kbuild.hints import hint
 from kernelmagic.kbuild.result import BuildResult
 from kernelmagic.kbuild.sources import CellSource, Location, caret, locate
+from kernelmagic.kbuild.userprog import UserProgram
 from kernelmagic.notebook.views._html import (
     BAD,
     MUTED,
@@ -32,7 +33,7 @@ from kernelmagic.notebook.views._html import (
 from kernelmagic.notebook.views.modules import LoadResult
 from kernelmagic.notebook.views.notice import Notice
 
-__all__ = ["BuildFailure", "DiagnosticList", "KModuleResult", "ModuleCard"]
+__all__ = ["BuildFailure", "DiagnosticList", "KModuleResult", "ModuleCard", "UserProgramResult"]
 
 
 class DiagnosticList(Rendered):
@@ -251,3 +252,30 @@ class KModuleResult(Rendered):
         return "".join(
             box(p._html()) if isinstance(p, DiagnosticList) else p._html() for p in self._parts()
         )
+
+
+class UserProgramResult(Rendered):
+    """What ``%%userprog`` returns: the program built, how to run it, and gcc's warnings."""
+
+    def __init__(self, program: UserProgram, warnings: DiagnosticList | None = None) -> None:
+        self.program = program
+        self.warnings = warnings if warnings and warnings.diagnostics else None
+
+    def _summary(self) -> str:
+        # Nothing here varies from run to run (cache, size), so stored outputs compare.
+        p = self.program
+        n = len(p.warnings)
+        said = f", {plural(n, 'warning')}" if n else ""
+        return f"user program {p.name} built (static{said}): run it in the guest as {p.name}"
+
+    def _text(self) -> str:
+        parts = [self._summary()]
+        if self.warnings:
+            parts.append(self.warnings._text())
+        return "\n".join(parts)
+
+    def _html(self) -> str:
+        inner = pre(self._summary())
+        if self.warnings:
+            inner += self.warnings._html()
+        return box(inner)

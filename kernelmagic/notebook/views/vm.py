@@ -49,6 +49,8 @@ class VMStatusCard(Rendered):
         if s.accel:
             rows.append(("accelerator", f"{s.accel}: {s.accel_reason}"))
         rows.append(("kernel", f.kernel_release if f else s.kernel_release))
+        if s.machine:
+            rows.append(("machine", s.machine))
         if s.boot_seconds is not None:
             rows.append(("boot", seconds(s.boot_seconds)))
         if f is not None:
