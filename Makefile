@@ -83,6 +83,7 @@ lint: $(INSTALLED)
 bench: setup
 	$(VPY) bench/bench_vm.py
 	$(VPY) bench/bench_faults.py
+	$(VPY) bench/bench_machines.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache tests/artifacts *.egg-info

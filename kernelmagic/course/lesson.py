@@ -24,6 +24,7 @@ __all__ = [
     "kmodule_cells",
     "require_parameter",
     "user_program",
+    "userprog_cells",
 ]
 
 #: The most ``guest_write`` sends: a pipe's atomic size, so ``dd`` writes it in one piece.
@@ -77,6 +78,15 @@ def user_program(name: str, source: str, *, vm: Guest | None = None) -> str:
 
 def kmodule_cells(notebook: Path | str) -> Iterator[tuple[str, str, dict[str, Any]]]:
     """``(module name, C source, cell)`` for each ``%%kmodule`` cell of a notebook."""
+    return _named_cells(notebook, "%%kmodule")
+
+
+def userprog_cells(notebook: Path | str) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """``(program name, C source, cell)`` for each ``%%userprog`` cell of a notebook."""
+    return _named_cells(notebook, "%%userprog")
+
+
+def _named_cells(notebook: Path | str, magic: str) -> Iterator[tuple[str, str, dict[str, Any]]]:
     import nbformat  # only course tooling needs it
 
     nb = nbformat.read(Path(notebook), as_version=4)
@@ -85,6 +95,6 @@ def kmodule_cells(notebook: Path | str) -> Iterator[tuple[str, str, dict[str, An
             continue
         first, _, body = cell.source.partition("\n")
         parts = first.split()
-        if parts and parts[0] == "%%kmodule" and len(parts) > 1:
+        if parts and parts[0] == magic and len(parts) > 1:
             name = next((p for p in parts[1:] if not p.startswith("-")), "")
             yield name, body, cell

@@ -22,6 +22,7 @@ __all__ = [
     "DEFAULT_CPUS",
     "DEFAULT_MEMORY_MB",
     "MAX_CPUS",
+    "REPROBE_DEVICES",
     "MachineConfig",
     "qemu_device_models",
 ]
@@ -35,6 +36,17 @@ MAX_MEMORY_MB = 4096
 _DEVICE_NAME = re.compile(r"^[a-z][a-z0-9_.-]*$")
 #: Devices the lab adds itself, or that would break it (a second console, a display).
 _RESERVED = {"virtio-9p-pci", "isa-serial", "VGA", "qxl", "virtio-vga"}
+
+
+#: Extra devices get the PCI slots after the lab's own (host bridge, PIIX, 9p at 00:02.0).
+FIRST_EXTRA_SLOT = 3
+#: A guest command that makes the kernel forget and find again the extra devices. A saved
+#: state restores the guest but not devices that QEMU cannot migrate (``edu`` in QEMU 7.2
+#: comes back with its PCI configuration reset: BAR0 unassigned, so MMIO reads 0).
+REPROBE_DEVICES = (
+    'for d in "$@"; do echo 1 > /sys/bus/pci/devices/$d/remove || exit 1; done; '
+    "echo 1 > /sys/bus/pci/rescan"
+)
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,14 @@ class MachineConfig:
             memory_mb=self.memory_mb if memory_mb is None else _check_memory(memory_mb),
             devices=self.devices if devices is None else _check_devices(devices),
         )
+
+    def device_addresses(self) -> list[str]:
+        """The guest's PCI addresses of the extra devices, in order (``0000:00:03.0``)."""
+        return [f"0000:00:{FIRST_EXTRA_SLOT + i:02x}.0" for i in range(len(self.devices))]
+
+    def reprobe_argv(self) -> list[str]:
+        """The guest argv that re-finds the extra devices after a restore (see above)."""
+        return ["/bin/sh", "-c", REPROBE_DEVICES, "reprobe", *self.device_addresses()]
 
     def describe(self) -> str:
         """``2 vCPUs, 256 MiB, device edu``: what a notice says about the machine."""

@@ -212,6 +212,8 @@ class LabVM:
             self._launch(snapshot.incoming_argv(state))
             snapshot.wait_restored(self._qmp_client())
             self._wait_for_agent(min(self.boot_timeout, 15.0))
+            if self.devices:
+                self.exec(self.config.reprobe_argv(), timeout=15.0, check=True)
         except KernelCrashed:
             raise
         except Exception as exc:  # whatever broke, a cold boot still works: not fatal

@@ -1,5 +1,6 @@
 # SPDX-License-Identifier: MIT
-"""The prebuilt JupyterLab extension that shows ``%%kmodule`` and ``%%kfile`` cells as C.
+"""The prebuilt JupyterLab extension that shows ``%%kmodule``, ``%%kfile`` and ``%%userprog`` cells
+as C.
 
 It ships built (``kernelmagic/notebook/labextension/``; source and build script in
 ``kernelmagic/notebook/labextension_src/``), so nobody needs Node.js. A wheel install puts it into
@@ -48,7 +49,8 @@ def install(prefix: str | os.PathLike[str] = sys.prefix, *, copy: bool = False) 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m kernelmagic.notebook.labext",
-        description="Install the JupyterLab extension that highlights %%kmodule cells as C.",
+        description="Install the JupyterLab extension that highlights %%kmodule, %%kfile and "
+        "%%userprog cells as C.",
     )
     parser.add_argument("--prefix", default=sys.prefix, help="environment (default: %(default)s)")
     parser.add_argument("--copy", action="store_true", help="copy instead of linking")

@@ -22,7 +22,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from kernelmagic.course.lesson import kmodule_cells, require_parameter
+from kernelmagic.course.lesson import kmodule_cells, require_parameter, userprog_cells
 from kernelmagic.course.student import (
     has_solution,
     make_student_version,
@@ -46,8 +46,8 @@ def _reference(name: str) -> Path | None:
     return None
 
 
-def test_ten_lessons() -> None:
-    assert [p.name[:2] for p in LESSONS] == [f"{i:02d}" for i in range(10)]
+def test_eighteen_lessons() -> None:
+    assert [p.name[:2] for p in LESSONS] == [f"{i:02d}" for i in range(18)]
 
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
@@ -146,9 +146,20 @@ def test_student_versions_refuse_notebooks_dir() -> None:
         make_student_versions(NOTEBOOKS, NOTEBOOKS / "student")
 
 
-def test_user_program_matches_modules_user() -> None:
-    embedded = _embedded("09_char_device.ipynb", "CTL_SOURCE")
-    assert embedded == (MODULES / "user" / "kmchar_ctl.c").read_text()
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_userprog_cells_match_modules_user(lesson: Path) -> None:
+    for name, body, _cell in userprog_cells(lesson):
+        ref = MODULES / "user" / f"{name}.c"
+        assert ref.is_file(), f"{lesson.name}: %%userprog {name} has no modules/user/{name}.c"
+        assert body.rstrip("\n") == ref.read_text().rstrip("\n"), (
+            f"{lesson.name}: the %%userprog {name} cell differs from {ref.relative_to(ROOT)}"
+        )
+
+
+def test_every_user_program_is_used() -> None:
+    used = {name for lesson in LESSONS for name, _b, _c in userprog_cells(lesson)}
+    files = {p.stem for p in MODULES.glob("user/*.c")}
+    assert files <= used, f"user programs no lesson uses: {sorted(files - used)}"
 
 
 def test_greedy_matches_modules_faults() -> None:

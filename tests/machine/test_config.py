@@ -59,3 +59,11 @@ def test_devices_follow_the_labs_own_on_the_qemu_line() -> None:
     )  # fmt: skip
     assert argv[-2:] == ["-device", "edu"]
     assert argv[argv.index("-smp") + 1] == "2" and argv[argv.index("-m") + 1] == "512M"
+
+
+def test_extra_devices_are_reprobed_at_the_slots_after_the_labs_own() -> None:
+    config = MachineConfig(devices=("edu", "pci-testdev"))
+    assert config.device_addresses() == ["0000:00:03.0", "0000:00:04.0"]
+    argv = config.reprobe_argv()
+    assert argv[:2] == ["/bin/sh", "-c"] and argv[-2:] == config.device_addresses()
+    assert "/sys/bus/pci/rescan" in argv[2]

@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """JupyterLab in headless Chromium: a %%kmodule cell is highlighted as C, runs, and renders.
 
+A %%userprog cell (not run) is highlighted as C as well.
+
 Starts a JupyterLab server on a free port with the prebuilt extension from
 ``kernelmagic/notebook/labextension`` (through ``extra_labextensions_path``, so the test checks the
 files in the repository, installed or not), opens a notebook on the course kernel, runs a
@@ -49,6 +51,14 @@ module_exit(kmt_browser_exit);
 MODULE_LICENSE("GPL");
 MODULE_DESCRIPTION("Seen in a browser");"""
 PYTHON_CELL = "# include is a comment in Python\nstatic = 1"
+USERPROG_CELL = """%%userprog kmt_hi
+#include <stdio.h>
+
+int main(void)
+{
+\tputs("hi");
+\treturn 0;
+}"""
 
 # The colour CodeMirror gives the first token of each cell: the same colour for
 # "#include" as for a Python comment would mean the C cell is highlighted as Python.
@@ -86,7 +96,8 @@ def jupyterlab(bundle: Bundle) -> Iterator[tuple[int, Path]]:
         nb = nbformat.v4.new_notebook()
         nb.metadata["kernelspec"] = {"name": "kernelmagic", "language": "python",
                                      "display_name": "Kernel Lab (Python 3)"}  # fmt: skip
-        nb.cells = [nbformat.v4.new_code_cell(CELL), nbformat.v4.new_code_cell(PYTHON_CELL)]
+        nb.cells = [nbformat.v4.new_code_cell(source)
+                    for source in (CELL, PYTHON_CELL, USERPROG_CELL)]  # fmt: skip
         nbformat.write(nb, root / "lesson.ipynb")
         port = _free_port()
         jupyter = shutil.which("jupyter", path=str(Path(sys.executable).parent)) or "jupyter"
@@ -137,16 +148,18 @@ def test_kmodule_cell_is_c_and_its_results_render(jupyterlab: tuple[int, Path]) 
             page = browser.new_page(viewport={"width": 1300, "height": 1100})
             page.goto(f"http://127.0.0.1:{port}/lab/tree/lesson.ipynb?token={TOKEN}")
             page.wait_for_function(
-                "document.querySelectorAll('.jp-Notebook .jp-Cell .cm-content').length >= 2",
+                "document.querySelectorAll('.jp-Notebook .jp-Cell .cm-content').length >= 3",
                 timeout=90_000,
             )
             page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
                                    timeout=90_000)  # fmt: skip
-            # highlighting comes after the language loads: wait for both tokens
+            # highlighting comes after the language loads: wait for every cell's token
             page.wait_for_function(f"({FIRST_TOKENS})().every(Boolean)", timeout=30_000)
-            c_token, python_token = page.evaluate(FIRST_TOKENS)
+            c_token, python_token, userprog_token = page.evaluate(FIRST_TOKENS)
             assert c_token[0] == "#include" and python_token[0].startswith("# include")
             assert c_token[1] != python_token[1], "the %%kmodule cell is highlighted as Python"
+            assert userprog_token[0] == "#include"
+            assert userprog_token[1] == c_token[1], "the %%userprog cell is not highlighted as C"
 
             page.click(".jp-Notebook .jp-Cell:first-child .cm-content")
             page.keyboard.press("Shift+Enter")

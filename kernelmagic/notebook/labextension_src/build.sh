@@ -5,7 +5,7 @@
 # by pip). Only maintainers run this; it needs node >= 18 and npm. Learners need neither.
 set -eu
 cd "$(dirname "$0")"
-PY=${PYTHON:-../../.venv/bin/python}
+PY=${PYTHON:-../../../.venv/bin/python}
 CORE=$("$PY" -c 'import jupyterlab, os; print(os.path.join(os.path.dirname(jupyterlab.__file__), "staging"))')
 npm ci --no-audit --no-fund --loglevel=error
 rm -rf dist

@@ -83,8 +83,7 @@ class ShellMagics(LabMagics):
         doing = self.session.doing(f"{short(command)!r} ran", LEFT)
         with self.progress(after=10.0) as progress, doing:
             vm = self.workspace.vm
-            if bin_dir().is_dir():  # %%userprog's programs are on the shell's PATH
-                vm.guest_path(bin_dir())
+            vm.guest_path(bin_dir())  # the share, where %%userprog's programs are, mounted
             result = run_shell(vm, shell_argv(command), timeout=timeout,
                                progress=progress)  # fmt: skip
         view = ShellResult(command, result)

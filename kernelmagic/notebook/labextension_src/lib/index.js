@@ -1,11 +1,12 @@
 // SPDX-License-Identifier: MIT
-// kernelmagic-highlight: JupyterLab shows %%kmodule and %%kfile cells as C.
+// kernelmagic-highlight: JupyterLab shows %%kmodule, %%kfile and %%userprog cells as C.
 //
 // A notebook's code cells all use the kernel's language ("ipython"), so the C of a
 // %%kmodule cell would be coloured as Python. This plugin gives the registered ipython
-// language a Lezer mixed parser: when a cell starts with %%kmodule or %%kfile, the
-// lines after the magic's own line are parsed (and highlighted, folded, commented with
-// //) as C, as an overlay on the Python tree. Every other cell is plain ipython.
+// language a Lezer mixed parser: when a cell starts with %%kmodule, %%kfile or %%userprog
+// (a user-space program), the lines after the magic's own line are parsed (and
+// highlighted, folded, commented with //) as C, as an overlay on the Python tree.
+// Every other cell is plain ipython.
 import { LanguageSupport } from '@codemirror/language';
 import { cppLanguage } from '@codemirror/lang-cpp';
 import { pythonLanguage } from '@codemirror/lang-python';
@@ -13,7 +14,7 @@ import { IEditorLanguageRegistry, pythonBuiltin } from '@jupyterlab/codemirror';
 import { parseMixed } from '@lezer/common';
 
 /** The cell magics whose body is C; the match ends after the magic's own line. */
-export const C_MAGIC = /^\s*%%(kmodule|kfile)\b[^\n]*\n/;
+export const C_MAGIC = /^\s*%%(kmodule|kfile|userprog)\b[^\n]*\n/;
 
 /** The range of a cell that is C, or null when the cell is not a C magic cell. */
 export function cRange(text) {
@@ -45,7 +46,7 @@ export function kernelmagicIPython() {
 
 const plugin = {
   id: 'kernelmagic-highlight:plugin',
-  description: 'Highlights %%kmodule and %%kfile cells as C.',
+  description: 'Highlights %%kmodule, %%kfile and %%userprog cells as C.',
   autoStart: true,
   requires: [IEditorLanguageRegistry],
   activate: (app, languages) => {
