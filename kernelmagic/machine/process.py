@@ -190,9 +190,17 @@ class QEMUProcess:
             return ""
 
     def failure_detail(self) -> str:
-        """QEMU's last log line as ": <line>", to end a message about a failure; else empty."""
-        text = self.log_text().strip()
-        return ": " + text.splitlines()[-1] if text else ""
+        """QEMU's reason as ": <line>", to end a message about a failure; else empty.
+
+        That is its last log line, unless QEMU said "hardware error" (a device model
+        gave up, as edu does on a DMA out of its buffer): the register dump that
+        follows such a line says nothing to a learner.
+        """
+        lines = self.log_text().strip().splitlines()
+        if not lines:
+            return ""
+        reason = next((line for line in lines if "hardware error" in line), lines[-1])
+        return ": " + reason.strip()
 
     def exit_error(self) -> QEMUExited:
         """The error that says QEMU ended on its own, with its argv and log tail."""

@@ -8,7 +8,9 @@ for the whole file: the (folded) parameters and set-up cells, the cells tagged
 cells of the ``## Exercise`` section, in notebook order. The student's run must end in a
 failed check that the exercise itself raised (not "did not build" or "is not loaded", which
 would mean the skeleton is broken) and that carries a hint; the solution's run must raise
-nothing at all. Between runs, modules left loaded are unloaded, so each run starts clean.
+nothing at all. Each run starts on a fresh kernel (a restart, from the saved state in a
+fraction of a second): a skeleton's leftovers (a debugfs folder, a bound driver, a device
+left enabled) must never decide the next run's checks.
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import pytest
 
 from kernelmagic.course.results import CheckFailed
 from kernelmagic.course.student import make_student_versions
-from kernelmagic.errors import KernelMagicError
 from kernelmagic.guest import kmod
 from kernelmagic.machine.bundle import Bundle
 
@@ -73,14 +74,9 @@ class Lab:
         return errors
 
     def clean(self) -> None:
-        """Unload what a run left loaded; a module that will not go costs a VM restart."""
-        vm = self.session.vm
-        for module in [m.name for m in kmod.lsmod(vm) if m.name not in self.baseline]:
-            try:
-                kmod.rmmod(vm, module, force=True)
-            except KernelMagicError:
-                self.shell.run_cell("%vm restart", store_history=False)
-                return
+        """A fresh kernel for the next run (the machine stays: edu for the PCI lessons)."""
+        self.session.restart()
+        assert {m.name for m in kmod.lsmod(self.session.vm)} == self.baseline
 
 
 @pytest.fixture(scope="module")

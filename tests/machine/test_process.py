@@ -95,6 +95,26 @@ def test_exit_error_carries_argv_and_log_tail(tmp_path: Path) -> None:
         qemu.close()
 
 
+def test_a_device_models_hardware_error_is_the_reason_not_the_register_dump(
+    tmp_path: Path,
+) -> None:
+    fake = script(
+        tmp_path,
+        'echo "qemu: hardware error: EDU: DMA range 0x40001-0x41000 out of bounds"\n'
+        'echo "CPU #0:"; echo "RAX=0000000000000000 RBX=0000000000000001"; echo "YMM15=00"\n'
+        "exit 134\n",
+    )
+    qemu = QEMUProcess.launch([], lambda fds: [str(fake)])
+    try:
+        qemu.proc.wait(5)
+        assert str(qemu.exit_error()) == (
+            "QEMU exited with status 134: qemu: hardware error: EDU: DMA range "
+            "0x40001-0x41000 out of bounds"
+        )
+    finally:
+        qemu.close()
+
+
 def test_a_failed_launch_leaves_nothing_behind(
     tmp_path: Path, private_tmp: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
