@@ -36,6 +36,10 @@ _NON_CANONICAL = re.compile(r"non-canonical address (?:0x)?(?P<address>[0-9a-f]+
 _BUG_AT = re.compile(r"kernel BUG at (?P<location>[^\s!]+:\d+)")
 _STUCK = re.compile(r"stuck for (?P<seconds>\d+)s")
 _BLOCKED = re.compile(r"blocked for more than (?P<seconds>\d+) seconds")
+# A hung task's stack in mutex_lock(): "__mutex_lock.constprop.0+0x39d/0x720".
+_WAITS_FOR_MUTEX = re.compile(r"^\s*(?:\? )?_*mutex_lock\w*(?:\.[\w.]+)?\+", re.M)
+# "Modules linked in: ... [last unloaded: stray_timer(OE)]"
+_LAST_UNLOADED = re.compile(r"\[last unloaded: (?P<module>\w+)")
 
 # What a kernel function in the trace says the code was doing, most telling first.
 _DOING = (
@@ -88,13 +92,7 @@ def describe(report: CrashReport) -> tuple[str, str]:
             "a loop with interrupts off stops the whole CPU",
         )
     if kind == "hung task":
-        seconds = _BLOCKED.search(head)
-        held = f" for more than {seconds['seconds']} s" if seconds else ""
-        return (
-            f"a task slept{held} and nothing woke it",
-            "look for a lock taken twice or in opposite orders, or a wait whose "
-            "condition never becomes true",
-        )
+        return _hung_words(text)
     if kind == "warning":
         return (
             "a WARN_ON() or WARN() fired: the kernel found something wrong and went on",
@@ -132,6 +130,8 @@ def describe(report: CrashReport) -> tuple[str, str]:
             what += f" (address {value:#x}: a field at that offset of a NULL struct pointer)"
         return (what, "check the pointer (and kmalloc's result) before using it")
     address = _ADDRESS.search(head)
+    if address and "instruction fetch" in head and int(address["address"], 16) >= MODULE_AREA:
+        return _unloaded_code_words(int(address["address"], 16), text)
     if address:
         return _pointer_words(address["address"], gpf=False)
     if kind == "panic":
@@ -139,6 +139,42 @@ def describe(report: CrashReport) -> tuple[str, str]:
     if kind == "general protection fault":
         return ("a general protection fault: an access the CPU refused", "")
     return (f"a kernel {kind}", "")
+
+
+def _hung_words(text: str) -> tuple[str, str]:
+    """A hung task, said by what its stack waits in (the stack comes from the kernel log)."""
+    seconds = _BLOCKED.search(text)
+    held = f" for more than {seconds['seconds']} s" if seconds else ""
+    if _WAITS_FOR_MUTEX.search(text):
+        return (
+            f"a task waited{held} for a mutex that was never unlocked (it sleeps in mutex_lock)",
+            "a deadlock? two tasks that take the same two locks in opposite orders each "
+            "hold what the other waits for: take locks in one order everywhere (and never "
+            "a mutex you already hold)",
+        )
+    if "wait_for_completion" in text:
+        return (
+            f"a task waited{held} for a completion that nobody completed",
+            "every wait_for_completion() needs a complete() that is sure to come",
+        )
+    return (
+        f"a task slept{held} and nothing woke it",
+        "look for a lock taken twice or in opposite orders, or a wait whose "
+        "condition never becomes true",
+    )
+
+
+def _unloaded_code_words(value: int, text: str) -> tuple[str, str]:
+    """A jump into the module area where no code is: an unloaded module's, most often."""
+    last = _LAST_UNLOADED.search(text)
+    whose = f" (the last module unloaded was {last['module']})" if last else ""
+    return (
+        f"the kernel called code at {value:#x}, in the module area, where there is none: "
+        f"the code of a module that was already unloaded{whose}",
+        "a timer, work item or callback that outlives the module's exit runs freed code: "
+        "stop them all in the exit function (timer_shutdown_sync or del_timer_sync, "
+        "cancel_work_sync)",
+    )
 
 
 def _pointer_words(address_hex: str, *, gpf: bool) -> tuple[str, str]:
@@ -173,8 +209,15 @@ def _pointer_words(address_hex: str, *, gpf: bool) -> tuple[str, str]:
 
 
 def during(frames: Sequence[Frame]) -> str:
-    """What the code was doing, read from the kernel functions of the trace: "" if unsure."""
+    """What the code was doing, read from the kernel functions of the trace: "" if unsure.
+
+    Reliable frames only, unless there are none: a jump to an address where no code is
+    leaves the unwinder without a start, and every frame is a guess ("?"). Then the
+    guesses of the innermost stack (an interrupt's, say) still tell what ran.
+    """
     names = {f.function for f in frames if not f.unreliable}
+    if not names and frames:
+        names = {f.function for f in frames if f.context == frames[0].context}
     return next((words for function, words in _DOING if function in names), "")
 
 

@@ -21,9 +21,11 @@ from pathlib import Path
 from kernelmagic.guest.fault_words import describe, during, stuck_words
 from kernelmagic.kbuild.decode import SourcePlace, decode_address
 from kernelmagic.kbuild.sources import CellSource, SourceLine, source_line
-from kernelmagic.machine.crash import CrashReport
+from kernelmagic.machine.crash import CrashReport, goes_on
 
 __all__ = [
+    "HUNG_NOTE",
+    "REPORTED_NOTE",
     "TAINT_NOTE",
     "Fault",
     "FilesOf",
@@ -46,6 +48,18 @@ FilesOf = Callable[[str], Mapping[str, CellSource] | None]
 TAINT_NOTE = (
     "The kernel keeps running, but it is tainted (D: it died once): its state may be "
     "damaged and later results cannot be trusted. %vm restart gives you a clean one."
+)
+#: After a BUG that only reports (sleeping under a spinlock): the kernel went on.
+REPORTED_NOTE = (
+    "The kernel reported it and went on, tainted W: the task slept with the lock held "
+    "(any CPU that wanted the lock spun all that time), and the unlock after it may leave "
+    "the preemption count out of balance, which the kernel may warn about next."
+)
+#: After a hung task: the kernel is fine, the task is not.
+HUNG_NOTE = (
+    "The kernel keeps running, but the task stays blocked: a task in uninterruptible sleep "
+    "(state D) ignores every signal, kill -9 too, and a module whose threads or exit wait "
+    "like this can never be unloaded. %vm restart gives you a clean kernel."
 )
 
 # " ? do_one_initcall+0x59/0x220" or "crash_init+0x13/0x1000 [crash]" in a call trace;
@@ -226,7 +240,11 @@ def explain(report: CrashReport, ko_of: KoOf, files_of: FilesOf | None = None) -
             "the kernel stopped (panic): it cannot survive a fault in interrupt or exception "
             'context ("Fatal exception in interrupt"), such as one in a timer callback'
         )
-    if not report.fatal and report.kind != "warning":
+    if report.kind == "hung task":
+        notes.append(HUNG_NOTE)
+    elif not report.fatal and goes_on(report) and report.kind == "BUG":
+        notes.append(REPORTED_NOTE)
+    elif not report.fatal and report.kind != "warning":
         notes.append(TAINT_NOTE)
     return Fault(report, what, hint, frames, tuple(notes), during(frames))
 

@@ -25,6 +25,7 @@ __all__ = [
     "CrashParser",
     "CrashReport",
     "classify",
+    "goes_on",
     "looks_like_crash",
     "parse_reports",
     "strip_prefix",
@@ -69,6 +70,13 @@ _HUNG_TASK = re.compile(r"^INFO: task \S+ blocked for more than \d+ seconds")
 _OOPS_BUG = re.compile(r"^BUG: (?:kernel NULL pointer dereference|unable to handle)")
 _BUG = re.compile(r"^(?:BUG: |kernel BUG at )")
 _GPF = re.compile(r"^general protection fault")
+# BUG reports that only report: the kernel prints them, taints itself W and goes on.
+# Sleeping where it must not: "scheduling while atomic" (any kernel with a preemption
+# count, Debian's too); "sleeping function called from invalid context" (only with
+# CONFIG_DEBUG_ATOMIC_SLEEP, and before anything sleeps).
+_REPORT_ONLY_BUG = re.compile(
+    r"^BUG: (?:scheduling while atomic|sleeping function called from invalid context)"
+)
 _WARNING = re.compile(r"^WARNING: CPU: \d+ PID: \d+ at ")
 # Reports printed by a watchdog rather than by die(): no "end trace" line closes them.
 _STALL_KINDS = ("rcu stall", "soft lockup", "hard lockup", "hung task")
@@ -149,6 +157,20 @@ def classify(line: str) -> str | None:
     if _WARNING.match(line):
         return "warning"
     return None
+
+
+def goes_on(report: CrashReport) -> bool:
+    """Whether the kernel carries on after ``report``, its other tasks unharmed.
+
+    An oops kills the task that hit it, a hung task is one task blocked, and a BUG that
+    only reports (sleeping under a spinlock) changes nothing at all; a panic, a lockup
+    or a stall stops the guest.
+    """
+    if report.fatal:
+        return False
+    if report.kind == "BUG":
+        return bool(_REPORT_ONLY_BUG.match(report.title))
+    return report.kind in ("oops", "hung task", "warning")
 
 
 def looks_like_crash(text: str) -> bool:

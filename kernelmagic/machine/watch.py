@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from kernelmagic.errors import KernelCrashed
 from kernelmagic.machine.console import ConsoleRecorder
-from kernelmagic.machine.crash import CrashReport
+from kernelmagic.machine.crash import CrashReport, goes_on
 from kernelmagic.machine.process import QEMUProcess
 
 __all__ = ["CrashWatch", "stops_the_guest"]
@@ -24,12 +24,11 @@ def stops_the_guest(report: CrashReport) -> bool:
 
     An oops in a module's init kills only ``insmod``: the kernel, tainted, goes on and
     the agent answers. A hung task is one task blocked for long: the rest of the kernel
-    answers (the operation that waits for it has its own deadline). A panic stops the
-    guest, and so does a lockup or a stall: a CPU that does not come back.
+    answers (the operation that waits for it has its own deadline). "BUG: scheduling
+    while atomic" only reports. A panic stops the guest, and so does a lockup or a
+    stall: a CPU that does not come back (see :func:`~kernelmagic.machine.crash.goes_on`).
     """
-    if report.fatal:
-        return True
-    return report.kind not in ("oops", "hung task")
+    return not goes_on(report)
 
 
 class CrashWatch:

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from kernelmagic.guest.faults import (
+    HUNG_NOTE,
+    REPORTED_NOTE,
     TAINT_NOTE,
     explain,
     explain_stack,
@@ -23,7 +25,15 @@ from kernelmagic.guest.faults import (
     stuck_words,
 )
 from kernelmagic.kbuild.sources import CellSource, source_line
-from kernelmagic.machine.crash import CrashReport, parse_reports
+from kernelmagic.machine import hung_task
+from kernelmagic.machine.crash import CrashParser, CrashReport, parse_reports
+from tests.machine.captured import (
+    HUNG_TASK,
+    HUNG_TASK_DEADLOCK,
+    HUNG_TASK_DEADLOCK_DMESG,
+    SCHEDULING_WHILE_ATOMIC,
+    TIMER_AFTER_RMMOD,
+)
 
 DATA = Path(__file__).resolve().parents[1] / "data" / "faults"
 
@@ -210,3 +220,66 @@ def test_a_cpu_the_lab_stopped_with_an_nmi_is_a_busy_loop() -> None:
     nmi = [f.function for f in fault.frames if f.context == "NMI" and not f.unreliable]
     assert nmi[:2] == ["dump_stack_lvl", "panic"]  # the handler's frames, which views skip
     assert fault.during == "in the module's init function (during insmod)"
+
+
+# -- the faults of lessons 10 and 12, from tests/data/console ---------------------------
+
+
+def no_ko(module: str) -> None:
+    return None
+
+
+def test_sleeping_under_a_spinlock_is_reported_not_fatal() -> None:
+    (report, _warning) = parse_reports(SCHEDULING_WHILE_ATOMIC)
+    fault = explain(report, no_ko)
+    assert "slept" in fault.what and "under a spinlock" in fault.hint
+    assert fault.notes == (REPORTED_NOTE,)  # tainted W, not D: nothing died
+    assert fault.during == "in the module's init function (during insmod)"
+
+
+def deadlocked() -> list[CrashReport]:
+    """The two hung-task reports of the ABBA deadlock, completed from the kernel log."""
+    parser = CrashParser()
+    for position, line in enumerate(HUNG_TASK_DEADLOCK.splitlines()):
+        parser.feed_line(line, position)
+    parser.finish()
+    for report in list(parser.crashes):
+        parser.rewrite(
+            report.position, hung_task.report_lines(HUNG_TASK_DEADLOCK_DMESG, report.title)
+        )
+    return parser.crashes
+
+
+def test_a_task_blocked_in_mutex_lock_is_said_to_wait_for_a_mutex() -> None:
+    for report, function in zip(deadlocked(), ("abba_ab", "abba_ba"), strict=True):
+        fault = explain(report, no_ko)
+        assert fault.what == (
+            "a task waited for more than 2 s for a mutex that was never unlocked "
+            "(it sleeps in mutex_lock)"
+        )
+        assert "opposite orders" in fault.hint and "one order everywhere" in fault.hint
+        assert fault.notes == (HUNG_NOTE,)  # a hung task taints nothing; the task stays
+        assert fault.during == "in a kernel thread"
+        assert fault.site is not None and fault.site.function == function
+
+
+def test_a_task_asleep_in_msleep_is_not_said_to_wait_for_a_mutex() -> None:
+    (report,) = parse_reports(HUNG_TASK)
+    fault = explain(report, no_ko)
+    assert fault.what == "a task slept for more than 3 s and nothing woke it"
+    assert fault.notes == (HUNG_NOTE,)
+
+
+def test_a_timer_that_outlived_its_module_calls_code_that_is_gone() -> None:
+    (report,) = parse_reports(TIMER_AFTER_RMMOD)
+    fault = explain(report, no_ko)
+    assert fault.what.startswith("the kernel called code at 0xffffffffc02c7000, in the module area")
+    assert "(the last module unloaded was stray_timer)" in fault.what
+    assert "timer_shutdown_sync" in fault.hint
+    # Every frame is a guess ("?"): the unwinder could not start at a bare address. The
+    # interrupt's frames still tell what ran.
+    assert all(frame.unreliable for frame in fault.frames)
+    assert fault.during == "in a timer callback (interrupt context)"
+    assert fault.site is None and fault.line is None
+    assert any("Fatal exception in interrupt" in note for note in fault.notes)
+    assert TAINT_NOTE not in fault.notes

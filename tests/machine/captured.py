@@ -31,6 +31,9 @@ WARNING = console("warning")
 SCHEDULING_WHILE_ATOMIC = console("scheduling_while_atomic")
 KERNEL_BUG = console("kernel_bug")
 GPF = console("gpf")
+HUNG_TASK_DEADLOCK = console("hung_task_deadlock")
+HUNG_TASK_DEADLOCK_DMESG = console("hung_task_deadlock_dmesg")
+TIMER_AFTER_RMMOD = console("timer_after_rmmod")
 
 # Synthetic: what the kernel prints last when panic= does not reboot (the capture above ran
 # with panic=-1, so QEMU exited before this line).
@@ -100,6 +103,16 @@ CASES: dict[str, dict[str, Any]] = {
         fatal=False,
         last="---[ end trace 0000000000000000 ]---",
         location="/tmp/km/builds/lesson/bug.c:5",
+    ),
+    "timer after rmmod": dict(
+        text=TIMER_AFTER_RMMOD,
+        kind="oops",
+        title="BUG: unable to handle page fault for address: ffffffffc02c7000",
+        module=None,  # RIP is a bare address: the module's code is gone
+        function=None,
+        offset=None,
+        fatal=True,
+        last="Kernel Offset: disabled",
     ),
     "general protection fault": dict(
         text=GPF,

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import pytest
 
+from kernelmagic.machine import hung_task
 from kernelmagic.machine.crash import (
     CRASH_KINDS,
     CrashParser,
     CrashReport,
     classify,
+    goes_on,
     looks_like_crash,
     parse_reports,
     strip_prefix,
@@ -18,10 +20,15 @@ from tests.machine.captured import (
     CASES,
     EARLIER,
     GPF,
+    HUNG_TASK,
+    HUNG_TASK_DEADLOCK,
+    HUNG_TASK_DEADLOCK_DMESG,
+    KERNEL_BUG,
     OOPS,
     OOPS_IN_IRQ_THEN_PANIC,
     RCU_STALL_THEN_SOFT_LOCKUP,
     SCHEDULING_WHILE_ATOMIC,
+    TIMER_AFTER_RMMOD,
     WARNING,
 )
 
@@ -223,3 +230,50 @@ def test_looks_like_crash_on_fragments(fragment: str) -> None:
 def test_looks_like_crash_not_on_ordinary_errors() -> None:
     assert not looks_like_crash("insmod: ERROR: could not insert module x.ko: Invalid parameters")
     assert not looks_like_crash("hello: unknown parameter 'Enthusiast' ignored")
+
+
+def crash_of(text: str) -> CrashReport:
+    (crash,) = [r for r in parse_reports(text) if r.kind != "warning"]
+    return crash
+
+
+def test_what_the_kernel_goes_on_after() -> None:
+    # Sleeping under a spinlock is reported, and nothing else happens.
+    assert goes_on(crash_of(SCHEDULING_WHILE_ATOMIC))
+    assert goes_on(crash_of(HUNG_TASK))  # one task blocked, the rest answers
+    assert goes_on(crash_of(OOPS))  # insmod killed, the kernel tainted D
+    assert not goes_on(crash_of(TIMER_AFTER_RMMOD))  # a panic
+    assert not goes_on(crash_of(KERNEL_BUG))  # a BUG() is not one that only reports
+    (stall, lockup) = parse_reports(RCU_STALL_THEN_SOFT_LOCKUP)
+    assert not goes_on(stall) and not goes_on(lockup)
+
+
+def test_a_deadlock_gives_one_hung_task_report_per_thread() -> None:
+    reports = parse_reports(EARLIER + HUNG_TASK_DEADLOCK)
+    assert [r.title for r in reports] == [
+        "INFO: task abba_ab:129 blocked for more than 2 seconds.",
+        "INFO: task abba_ba:130 blocked for more than 2 seconds.",
+    ]
+    assert all(r.kind == "hung task" and goes_on(r) for r in reports)
+
+
+def test_a_deadlocked_threads_stack_comes_from_the_kernel_log() -> None:
+    parser = CrashParser()
+    for position, line in enumerate(HUNG_TASK_DEADLOCK.splitlines()):
+        parser.feed_line(line, position)
+    parser.finish()
+    for report, function in zip(list(parser.crashes), ("abba_ab", "abba_ba"), strict=True):
+        assert report.function is None  # the console has the first three lines only
+        full = parser.rewrite(
+            report.position, hung_task.report_lines(HUNG_TASK_DEADLOCK_DMESG, report.title)
+        )
+        assert full is not None and (full.module, full.function) == ("abba", function)
+        assert "__mutex_lock" in full.report
+
+
+def test_a_timer_left_armed_after_rmmod_is_a_fatal_oops_in_softirq() -> None:
+    crash = crash_of(TIMER_AFTER_RMMOD)
+    assert crash.fatal and crash.function is None
+    assert "#PF: supervisor instruction fetch in kernel mode" in crash.report
+    assert "? call_timer_fn+0x24/0x130" in crash.report
+    assert "Kernel panic - not syncing: Fatal exception in interrupt" in crash.report
