@@ -54,6 +54,27 @@ CASES: list[tuple[str, dict[str, Any], list[str]]] = [
      ["length 18", "PAPERMILL WAS HERE", "kmupper: stored 18 bytes"]),
     ("09_char_device", {"message": 'say "hi" for $5 `now` \\ ok'},
      ['say "hi" for $5 `now` \\ ok', 'SAY "HI" FOR $5 `NOW` \\ OK', "length 26"]),
+    ("10_concurrency", {"loops": 2000000},
+     ["tally: 4000000 samples, sum 4000002000000: nothing lost", "once: updates lost: yes"]),
+    ("11_sleeping_and_waking", {"rings": 12},
+     ['read: 3 bytes, "12"', 'a read after 12 rings: read: 3 bytes, "12"']),
+    ("12_time_and_deferred_work", {"period_ms": 100},
+     ["heartbeat: a beat every 100 ms", "the kernel log has /heartbeat: stopped after"]),
+    ("13_ioctl_done_right", {"amount": 1000},
+     ["A: KMTALLY_ADD 1000: 0", "tallyctl printed 'A: KMTALLY_GET: count 2, sum 1001'"]),
+    ("14_debugfs_and_seq_file", {"nrecords": 50},
+     ["kmrecords: 50 records in /sys/kernel/debug/kmrecords", "  50 record-50        2500"]),
+    ("15_device_model", {"brightness": 8},
+     ["kmled kmled.0: red LED ready, brightness 8 of 10",
+      "/sys/devices/platform/kmled.0/brightness reads '8'",
+      "writing '2' to /sys/devices/platform/kmled.0/brightness"]),
+    ("16_pci_driver", {"number": 5},
+     ["edufact: 5! = 120", "/dev/edubell reads '5'", "edubell: interrupt with status 0x5"]),
+    ("16_pci_driver", {"number": 12}, ["edufact: 12! = 479001600", "/dev/edubell reads '12'"]),
+    ("17_dma_and_mmap", {"message": "Ada, a message, 2 ways!"},
+     ["the device wrote at offset 2048: Ada, a message, 2 ways!",
+      "23 bytes RAM -> device at offset 0",
+      "edupeek 'Ada, a message, 2 ways!' printed"]),
 ]  # fmt: skip
 
 # (lesson, parameters that make no sense, the start of the message the lesson must give)
@@ -61,6 +82,14 @@ NONSENSE: list[tuple[str, dict[str, Any], str]] = [
     ("07_best_practices", {"fail_at": 7}, "parameter fail_at = 7 is not valid"),
     ("04_module_parameters", {"count": -1}, "parameter count = -1 is not valid"),
     ("09_char_device", {"message": ""}, "parameter message = '' is not valid"),
+    ("10_concurrency", {"loops": 10}, "parameter loops = 10 is not valid"),
+    ("11_sleeping_and_waking", {"rings": 0}, "parameter rings = 0 is not valid"),
+    ("12_time_and_deferred_work", {"period_ms": 10}, "parameter period_ms = 10 is not valid"),
+    ("13_ioctl_done_right", {"amount": 2**32 - 1}, "parameter amount = 4294967295 is not valid"),
+    ("14_debugfs_and_seq_file", {"nrecords": 0}, "parameter nrecords = 0 is not valid"),
+    ("15_device_model", {"brightness": 11}, "parameter brightness = 11 is not valid"),
+    ("16_pci_driver", {"number": 13}, "parameter number = 13 is not valid"),
+    ("17_dma_and_mmap", {"message": "O'Neil"}, 'parameter message = "O\'Neil" is not valid'),
 ]
 
 
