@@ -253,9 +253,23 @@ MODULE_LICENSE("GPL");
 """
 
 
+def wait_for_report(lab: FaultLab, name: str, seconds: float = 15.0) -> None:
+    """Wait (as a learner reads) until the console has a report naming ``name``.
+
+    The work item runs 0.1 s of guest time later; on a busy host under TCG that can be
+    seconds of ours. The report is not consumed: the next cell must still show it.
+    """
+    vm = lab.session.running_vm
+    assert vm is not None
+    deadline = time.monotonic() + seconds
+    while not any(name in r.report for r in vm.console.crashes) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)  # the rest of the report
+
+
 def test_oops_in_work_item_shows_at_the_next_cell_and_in_dmesg(lab: FaultLab) -> None:
     lab.ok(f"%%kmodule kmf_work --load\n{WORK}")
-    time.sleep(2)  # the work item runs 0.1 s later, its oops kills only the kworker
+    wait_for_report(lab, "kmf_work_run")  # its oops kills only the kworker
     lab.shown.clear()
     log = lab.ok("%dmesg -n 80")
     late = lab.shown[0]
@@ -273,7 +287,7 @@ def test_oops_a_moment_after_its_load_returned_is_shown_once(lab: FaultLab) -> N
     # One jiffy later: the report is still streaming on the console as the cell returns.
     soon = WORK.replace("HZ / 10", "1").replace("kmf_work", "kmf_soon")
     lab.ok(f"%%kmodule kmf_soon --load\n{soon}")
-    time.sleep(2)
+    wait_for_report(lab, "kmf_soon_run")
     lab.ok("%lsmod")
     shown = [v for v in lab.views(CrashView) if "kmf_soon_run+0x" in repr(v)]
     assert len(shown) == 1, lab.text()
