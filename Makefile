@@ -84,6 +84,8 @@ bench: setup
 	$(VPY) bench/bench_vm.py
 	$(VPY) bench/bench_faults.py
 	$(VPY) bench/bench_machines.py
+	$(VPY) bench/bench_batch.py
+	$(VPY) bench/bench_grading.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache tests/artifacts *.egg-info

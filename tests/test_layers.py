@@ -4,7 +4,7 @@
 The layers, lowest first::
 
     shared helpers (errors, paths, procs, files, names)
-    machine < kbuild < guest < workspace < course < notebook < cli
+    machine < kbuild < guest < workspace < course < batch < notebook < cli
 
 A module may import its own layer and the layers below it. The CLI (and the package's
 own ``__init__``, whose lazy names reach every layer) may import the notebook layer
@@ -40,9 +40,10 @@ LAYERS = {
     "guest": 3,
     "workspace": 4,
     "course": 5,
-    "notebook": 6,
-    "cli": 7,
-    "": 7,  # kernelmagic/__init__.py: the lazy public names and load_ipython_extension
+    "batch": 6,  # papermill batch runs; reads the course's cell tags, needs no IPython
+    "notebook": 7,
+    "cli": 8,
+    "": 8,  # kernelmagic/__init__.py: the lazy public names and load_ipython_extension
 }
 NOTEBOOK = LAYERS["notebook"]
 

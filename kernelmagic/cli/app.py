@@ -2,7 +2,7 @@
 """The ``kernelmagic`` command: the lab without Jupyter, for setup, scripts and CI.
 
 Exit codes: 0 success; 1 a setup or VM problem; 2 bad usage; 3 build failed;
-4 load failed; 5 unload failed.
+4 load failed; 5 unload failed; 6 a batch ran, but not every notebook passed.
 """
 
 from __future__ import annotations
@@ -45,7 +45,16 @@ _EXAMPLES = {
     "run": 'example: kernelmagic run modules/hello.c name="Linux Enthusiast"',
     "cache clean": "example: kernelmagic cache clean",
     "kernelspec install": "example: kernelmagic kernelspec install",
-    "course student": "example: kernelmagic course student build/student",
+    "course student": "examples: kernelmagic course student build/student\n"
+    "          kernelmagic course student /tmp/handout --notebooks ~/course/04_params.ipynb",
+    "course new": "example: kernelmagic course new 18_timers   (writes notebooks/18_timers.ipynb)",
+    "batch run": "examples: kernelmagic batch run notebooks --workers 2 --out build/batch\n"
+    "          kernelmagic batch run notebooks/02_hello_kernel.ipynb -p who Ada --out /tmp/b\n"
+    "          kernelmagic batch run notebooks --kernel-version 6.12.107+deb12-amd64 "
+    "--out build/on-6.12\n"
+    "exit status: 0 when every notebook passed, 6 when one did not",
+    "course nbgrader": "example: kernelmagic course nbgrader ~/course\n"
+    "         then, in ~/course: nbgrader generate_assignment 02_hello_kernel",
 }
 
 
@@ -102,9 +111,41 @@ def _parser() -> argparse.ArgumentParser:
 
     course = sub.add_parser("course", help="course tooling for instructors")
     course_sub = course.add_subparsers(dest="course_command", required=True)
-    p = add(course_sub, "student", "course student", "write student notebooks (no solutions)")
-    p.add_argument("out", type=Path, help="output folder (not under notebooks/)")
-    p.add_argument("--notebooks", type=Path, default=Path("notebooks"))
+    p = add(course_sub, "student", "course student",
+            "write student notebooks: no solutions, instructor-only cells or outputs")  # fmt: skip
+    p.add_argument("out", type=Path, help="output folder, outside the lessons' folder")
+    p.add_argument("--notebooks", type=Path, default=None, metavar="DIR|FILE.ipynb",
+                   help="the lessons: a folder (every *.ipynb in it) or one notebook "
+                   "(default: ./notebooks, relative to where you run this)")  # fmt: skip
+    p = add(course_sub, "new", "course new", "write a new lesson from the course's template")
+    p.add_argument("lesson", help="the lesson's name, NN_topic, e.g. 18_timers")
+    p.add_argument("--dir", type=Path, default=Path("notebooks"),
+                   help="where to write it (default: ./notebooks)")  # fmt: skip
+    p.add_argument("--module", help="the exercise module's name (default: from the topic)")
+    p = add(course_sub, "nbgrader", "course nbgrader",
+            "write an nbgrader course folder: its config, each lesson an assignment")  # fmt: skip
+    p.add_argument("dir", type=Path, help="the course folder (created; not under notebooks/)")
+    p.add_argument("--notebooks", type=Path, default=None,
+                   help="a folder of lessons or one notebook (default ./notebooks)")  # fmt: skip
+    p.add_argument("--course-id", default="kernelmagic", help="nbgrader's course id")
+
+    batch = sub.add_parser("batch", help="run notebooks with papermill, each in its own VM")
+    batch_sub = batch.add_subparsers(dest="batch_command", required=True)
+    p = add(batch_sub, "run", "batch run",
+            "execute notebooks with papermill on the course's kernel, N at a time, each in its "
+            "own lab VM; write the executed notebooks, report.json and report.html")  # fmt: skip
+    p.add_argument("sources", nargs="+", type=Path, metavar="NOTEBOOK|DIR")
+    p.add_argument("--out", type=Path, required=True, metavar="DIR",
+                   help="where the executed notebooks and the reports go")  # fmt: skip
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[],
+                   metavar=("KEY", "VALUE"), help="a parameter for every notebook, repeatable")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="notebooks run at a time, each with its own VM (default 1)")  # fmt: skip
+    p.add_argument("--timeout", type=float, default=900.0, metavar="S",
+                   help="wall-clock seconds one notebook may take (default 900)")  # fmt: skip
+    p.add_argument("--kernel-version", metavar="V",
+                   help="run on this kernel's bundle, built first if needed; the lab's own "
+                   "bundle stays the default")  # fmt: skip
     return parser
 
 
@@ -158,12 +199,28 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         print(f"installed the kernelmagic Jupyter kernel in {install()}")
         return 0
-    if args.command == "course":
-        from kernelmagic.course.student import make_student_versions
+    if args.command == "course" and args.course_command == "nbgrader":
+        from kernelmagic.cli.grading import write_nbgrader_course
 
-        written = make_student_versions(args.notebooks, args.out)
+        return write_nbgrader_course(args)
+    if args.command == "course" and args.course_command == "student":
+        from kernelmagic.course.student import write_student_versions
+
+        written = write_student_versions(args.out, args.notebooks)
         print(f"wrote {len(written)} student notebooks to {args.out}")
         return 0
+    if args.command == "course" and args.course_command == "new":
+        from kernelmagic.course.template import new_lesson
+
+        for path in new_lesson(args.lesson, args.dir, module=args.module):
+            print(f"wrote {path}")
+        return 0
+    if args.command == "batch":
+        from kernelmagic.batch.command import run_command
+
+        return run_command(args.sources, args.out, parameters=args.parameter,
+                           workers=args.workers, timeout=args.timeout,
+                           kernel_version=args.kernel_version)  # fmt: skip
     raise AssertionError(args.command)
 
 

@@ -95,6 +95,7 @@ def checks() -> list[Check]:
         _tool("make", f"{apt} make"),
         _tool("depmod", f"{apt} kmod"),
         _tool("gdb", f"{apt} gdb (to decode oopses)", required=False),
+        _tool("bwrap", f"{apt} bubblewrap (to grade students' code in a sandbox)", required=False),
         _tool("apt-get", "the bundle is built from Debian packages: use a Debian host"),
     ]
     usable, why = accel.kvm_usable()

@@ -19,7 +19,7 @@ from kernelmagic.kbuild.elf import read_elf
 from kernelmagic.kbuild.result import BuildResult
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.names import kernel_module_name
-from kernelmagic.workspace import Workspace
+from kernelmagic.workspace import LastOperation, Workspace
 from kernelmagic.workspace import current as current_workspace
 
 __all__ = [
@@ -29,6 +29,7 @@ __all__ = [
     "exists",
     "lab_vm",
     "last_build",
+    "last_operation",
     "loaded_copy_is_stale",
     "read",
     "short",
@@ -91,6 +92,12 @@ def last_build(name: str) -> BuildResult | None:
     """The workspace's last successful build of ``name``, if there is a workspace and one."""
     ws = workspace()
     return ws.builds.get(name) if ws is not None else None
+
+
+def last_operation(name: str) -> LastOperation | None:
+    """How the workspace's last insmod/rmmod/modprobe of ``name`` ended, if it saw one."""
+    ws = workspace()
+    return ws.last_ops.get(kernel_module_name(name)) if ws is not None else None
 
 
 def build_state(name: str) -> str:

@@ -36,7 +36,12 @@ from kernelmagic.course._guest import (
 )
 from kernelmagic.course.dyndbg import debug_message
 from kernelmagic.course.memory import allocations_freed
-from kernelmagic.course.ready import CRASH_HINTS, check_all, module_ready
+from kernelmagic.course.ready import (
+    CRASH_HINTS,
+    check_all,
+    module_ready,
+    troubled_by_last_operation,
+)
 from kernelmagic.course.results import CheckFailed, CheckReport, CheckResult, HintText
 from kernelmagic.course.writes import write_returns
 from kernelmagic.guest import kernel_log, kmod
@@ -55,6 +60,7 @@ __all__ = [
     "debug_message",
     "device_exists",
     "exports_symbol",
+    "file_equals",
     "file_mode",
     "file_reads",
     "lab_vm",
@@ -92,9 +98,14 @@ def module_loaded(name: str, *, hint: HintText = "", vm: Guest | None = None) ->
 
 
 def module_not_loaded(name: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
-    """The module is not in ``/proc/modules`` (it was unloaded, or never loaded)."""
+    """The module is not in ``/proc/modules`` (it was unloaded, or never loaded).
+
+    An rmmod of it that hung or crashed fails the check: the VM restart that followed
+    is what removed the module, not its exit function.
+    """
     vm = lab_vm(vm)
     name = kernel_module_name(name)
+    troubled_by_last_operation(name)
     if not any(m.name == name for m in kmod.lsmod(vm)):
         return CheckResult(f"module {name} is not loaded")
     raise CheckFailed(f"module {name} is still loaded", hint or f"unload it with %rmmod {name}")
@@ -314,6 +325,33 @@ def file_reads(
     return CheckResult(f"{path} reads {short(want, 60)!r}", content)
 
 
+def file_equals(
+    path: str, expected: str, *, hint: HintText = "", vm: Guest | None = None
+) -> CheckResult:
+    """The guest file ``path`` holds exactly ``expected``: every character, newlines too.
+
+    For grading, where :func:`file_reads` (whitespace around ignored) or
+    :func:`proc_contains` (a substring) would accept a near miss.
+    """
+    vm = lab_vm(vm)
+    content = _content(vm, path, "is the module loaded, and is the file's name right?")
+    if content == expected:
+        return CheckResult(f"{path} holds exactly {_clip(expected, 60)}", content)
+    at = next((i for i, (a, b) in enumerate(zip(content, expected, strict=False)) if a != b),
+              min(len(content), len(expected)))  # fmt: skip
+    raise CheckFailed(
+        f"{path} holds {_clip(content, 120)}, expected exactly {_clip(expected, 120)} "
+        f"(they differ from character {at + 1} on: {content[at:at + 12]!r} instead of "
+        f"{expected[at:at + 12]!r})",
+        hint or "look at the function that gives the file its content, the newline included",
+    )
+
+
+def _clip(text: str, limit: int) -> str:
+    """``repr`` of the text, whitespace kept (it matters here), cut after ``limit``."""
+    return repr(text) if len(text) <= limit else repr(text[:limit]) + " …"
+
+
 def device_exists(
     path: str, *, char: bool = True, hint: HintText = "", vm: Guest | None = None
 ) -> CheckResult:
@@ -336,9 +374,18 @@ def path_exists(path: str, *, hint: HintText = "", vm: Guest | None = None) -> C
     raise CheckFailed(f"{path} does not exist", hint or "is the module loaded?")
 
 
-def path_absent(path: str, *, hint: HintText = "", vm: Guest | None = None) -> CheckResult:
-    """``path`` does not exist in the guest (the module cleaned up after itself)."""
+def path_absent(
+    path: str, *, module: str | None = None, hint: HintText = "", vm: Guest | None = None
+) -> CheckResult:
+    """``path`` does not exist in the guest (the module cleaned up after itself).
+
+    A path is also absent when the module never built, never loaded, or hung in its
+    exit so that the VM was restarted; with ``module`` (or inside ``check_all(...,
+    module=NAME, loaded=False)``, which checks it first) those fail, saying which.
+    """
     vm = lab_vm(vm)
+    if module is not None:
+        module_ready(module, loaded=False, vm=vm)
     if not exists(vm, path):
         return CheckResult(f"{path} is gone")
     raise CheckFailed(

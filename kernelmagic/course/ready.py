@@ -19,7 +19,9 @@ from kernelmagic.course._guest import (
     crashes_of,
     describe_crash,
     lab_vm,
+    last_operation,
     loaded_copy_is_stale,
+    workspace,
 )
 from kernelmagic.course.results import CheckFailed, CheckReport, CheckResult, Outcome
 from kernelmagic.errors import KernelMagicError
@@ -27,7 +29,13 @@ from kernelmagic.guest import kmod
 from kernelmagic.guest.protocol import Guest
 from kernelmagic.names import kernel_module_name
 
-__all__ = ["CRASH_HINTS", "check_all", "module_ready"]
+__all__ = [
+    "CRASH_HINTS",
+    "check_all",
+    "module_ready",
+    "troubled_by_last_operation",
+    "unloaded_by_rmmod",
+]
 
 
 # -- the check cell ----------------------------------------------------------------------
@@ -117,6 +125,7 @@ def module_ready(name: str, *, loaded: bool | None = True, vm: Guest | None = No
         raise CheckFailed(
             f"{name} crashed the kernel in this boot: {describe_crash(crashes[0])}", CRASH_HINTS
         )
+    troubled_by_last_operation(name)
     entry = next((m for m in kmod.lsmod(vm) if m.name == kname), None)
     if loaded and entry is None:
         raise CheckFailed(
@@ -136,6 +145,8 @@ def module_ready(name: str, *, loaded: bool | None = True, vm: Guest | None = No
             f"the {name} loaded in the VM is not your last build",
             f"you rebuilt it after loading it: %rmmod {name}, then %insmod {name}",
         )
+    if loaded is False and entry is None:
+        unloaded_by_rmmod(name)
     if loaded is False and entry is not None:
         raise CheckFailed(
             f"{name} is still loaded",
@@ -146,3 +157,49 @@ def module_ready(name: str, *, loaded: bool | None = True, vm: Guest | None = No
         )  # fmt: skip
     what = {True: "is loaded", False: "is not loaded", None: "built"}[loaded]
     return CheckResult(f"{name} {what}")
+
+
+def troubled_by_last_operation(name: str) -> None:
+    """Fail when the module's last insmod or rmmod hung, crashed or was interrupted.
+
+    The workspace restarts the VM after a hung rmmod, and a panic takes the VM with it:
+    then the module is gone and so is everything it made, and a check that it cleaned up
+    would pass although its exit never finished.
+    """
+    last = last_operation(name)
+    if last is None or not last.troubled:
+        return
+    part = "exit" if last.unload else "init"
+    raise CheckFailed(
+        f"{name}: {last.describe()}",
+        (f"the module's {part} function must finish: the report under the {last.action} "
+         "cell shows where it stopped", *CRASH_HINTS[1:]),
+    )  # fmt: skip
+
+
+def unloaded_by_rmmod(name: str) -> None:
+    """Fail unless this notebook's last operation on the module was an rmmod that worked.
+
+    A module that is not loaded has not necessarily been unloaded: it may never have
+    been loaded, or a restart of the VM may have removed it without its exit function
+    running. Without a workspace (a script), nothing is known and nothing is refused.
+    """
+    if workspace() is None:
+        return
+    last = last_operation(name)
+    if last is None:
+        raise CheckFailed(
+            f"{name} was never loaded in this notebook, so its unloading cannot be checked",
+            f"run the cell with %insmod {name}, then the one with %rmmod {name}",
+        )
+    if last.unload and last.outcome == "done":
+        return
+    if last.outcome == "refused":
+        why = f"{last.describe()}, so it never ran"
+    else:
+        why = (f"{last.describe()}, and the lab VM has restarted since: a restart removes "
+               "modules without running their exit function")  # fmt: skip
+    raise CheckFailed(
+        f"{name} is not loaded, but no %rmmod {name} unloaded it: {why}",
+        f"run %insmod {name}, then %rmmod {name}",
+    )

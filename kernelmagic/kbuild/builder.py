@@ -24,10 +24,10 @@ from pathlib import Path
 
 from kernelmagic import paths
 from kernelmagic.errors import BuildError, SetupError, UsageError
-from kernelmagic.kbuild import cache, toolchain
+from kernelmagic.kbuild import cache, sandbox, toolchain
 from kernelmagic.kbuild.diagnostics import Diagnostic, parse_diagnostics
 from kernelmagic.kbuild.result import BuildResult
-from kernelmagic.kbuild.tree import check_module_inputs, write_tree
+from kernelmagic.kbuild.tree import cflag_words, check_module_inputs, write_tree
 from kernelmagic.procs import stop_process_group
 
 logger = logging.getLogger(__name__)
@@ -58,14 +58,16 @@ def _symvers_paths(extra_symbols: Sequence[Path | str]) -> list[Path]:
 
 
 def _run_make(
-    kbuild_dir: Path, build_dir: Path, symvers: Sequence[Path], timeout: float
-) -> tuple[int, str]:
+    kbuild_dir: Path, build_dir: Path, symvers: Sequence[Path], timeout: float,
+    *, sandboxed: bool = False,
+) -> tuple[int, str]:  # fmt: skip
     """Run kbuild and return (exit status, whole log).
 
     Output goes through a pipe rather than being inherited: Jupyter does not show what a
     child writes straight to file descriptors 1 and 2. stderr shares the pipe so gcc's
     messages stay in order with kbuild's progress lines. make gets its own process group
-    so a timeout or a Ctrl-C stops the compiler it started too, not only make.
+    so a timeout or a Ctrl-C stops the compiler it started too, not only make. When
+    grading, make runs in the sandbox of :mod:`kernelmagic.kbuild.sandbox`.
     """
     if shutil.which("make") is None:
         raise SetupError(f"`make` is not installed: {toolchain.SETUP_HINT}.")
@@ -74,6 +76,11 @@ def _run_make(
             f"KCFLAGS=-fmacro-prefix-map={build_dir}/="]  # fmt: skip
     if symvers:
         argv.append("KBUILD_EXTRA_SYMBOLS=" + " ".join(str(p) for p in symvers))
+    env = toolchain.make_env()
+    if sandboxed:
+        argv, env = sandbox.sandboxed(
+            argv, writable=build_dir, read_only=[*sandbox.tree_roots(kbuild_dir), *symvers]
+        )
     logger.debug("running %s", argv)
     try:
         proc = subprocess.Popen(
@@ -81,7 +88,7 @@ def _run_make(
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
-            env=toolchain.make_env(),
+            env=env,
             text=True,
             errors="replace",
             start_new_session=True,
@@ -154,9 +161,14 @@ def build_module(
 
     Raises ``UsageError`` (a ``ValueError``) for a bad module or file name, ``BuildError``
     when kbuild fails (with parsed diagnostics and the whole log), ``SetupError`` when
-    make, the compiler or the kbuild tree is missing.
+    make, the compiler or the kbuild tree is missing. While grading
+    (:func:`kernelmagic.kbuild.sandbox.grading`), the flags must be on the allow-list
+    and make runs in a sandbox.
     """
     check_module_inputs(name, sources, cflags)
+    grading = sandbox.grading()
+    if grading:
+        sandbox.check_grading_cflags(cflag_words(cflags))
     kbuild_dir, kernel_release = _tree_and_release(kbuild_dir, kernel_release)
     symvers = _symvers_paths(extra_symbols)
     compiler = toolchain.compiler_identity(toolchain.compiler_command(kbuild_dir))
@@ -167,6 +179,7 @@ def build_module(
         extra_symvers=[p.read_bytes() for p in symvers],
         kernel_release=kernel_release,
         compiler=compiler,
+        sandboxed=grading,
     )
 
     root = Path(builds_root if builds_root is not None else paths.builds_dir())
@@ -196,7 +209,7 @@ def build_module(
 
         logger.info("building %s.ko for %s in %s", name, kernel_release, build_dir)
         start = time.monotonic()
-        status, log = _run_make(kbuild_dir, build_dir, symvers, timeout)
+        status, log = _run_make(kbuild_dir, build_dir, symvers, timeout, sandboxed=grading)
         duration = time.monotonic() - start
         diagnostics = parse_diagnostics(log, build_dir)
         if status != 0:
@@ -204,7 +217,7 @@ def build_module(
             logger.info("build of %s failed after %.2f s: %s", name, duration, message)
             raise BuildError(message, diagnostics, log)
         ko_path = build_dir / f"{name}.ko"
-        if not ko_path.is_file():
+        if not ko_path.is_file() or ko_path.is_symlink():
             raise BuildError(
                 f"build failed: make reported success but produced no {name}.ko",
                 diagnostics,

@@ -51,11 +51,13 @@ def build_key(
     extra_symvers: Sequence[bytes] = (),
     kernel_release: str,
     compiler: str,
+    sandboxed: bool = False,
 ) -> str:
     """The sha256 that names a build: equal inputs give the same ``.ko``, any change a new one.
 
     Each field is tagged and length-prefixed, so no two different inputs can run together
-    into the same byte stream.
+    into the same byte stream. A grading build (``sandboxed``) never reuses a build made
+    outside the sandbox, which may have read a host file the sandbox hides.
     """
     h = hashlib.sha256()
 
@@ -74,6 +76,8 @@ def build_key(
         feed("symvers", blob)
     feed("release", kernel_release)
     feed("compiler", compiler)
+    if sandboxed:
+        feed("sandbox", "bwrap")
     return h.hexdigest()
 
 

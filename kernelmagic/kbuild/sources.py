@@ -24,6 +24,7 @@ __all__ = [
     "caret",
     "licence_location",
     "locate",
+    "one_line",
     "source_line",
 ]
 
@@ -80,6 +81,19 @@ def locate(diagnostic: Diagnostic, files: Mapping[str, CellSource]) -> Location:
     lines = source.text.splitlines()
     text = lines[d.line - 1] if 0 < d.line <= len(lines) else None
     return Location(_cell_place(d.file, source, d.line), text, d.line + source.first_line - 1)
+
+
+def one_line(diagnostic: Diagnostic, files: Mapping[str, CellSource]) -> str:
+    """``diagnostic`` in one line, placed where the learner looks for it.
+
+    In a cell that is the cell line its output shows ("cell line 19: error: ..."), not
+    the file line gcc counts, so an error's message (which papermill and nbgrader log)
+    and the cell agree; a file on disk keeps gcc's own ``file:line:col``.
+    """
+    source = files.get(diagnostic.file)
+    if source is None or not source.is_cell or diagnostic.line is None:
+        return str(diagnostic)
+    return f"{locate(diagnostic, files).label}: {diagnostic.severity}: {diagnostic.message}"
 
 
 def caret(line: str, column: int | None) -> tuple[str, str | None]:

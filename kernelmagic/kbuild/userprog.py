@@ -7,7 +7,8 @@ statically against glibc's ``libc.a``, into the build folder the VM mounts read-
 Each build lands in its own folder named by a hash of its source and flags (a cache);
 the latest build of NAME is then published as ``bin/NAME`` in the build folder, which
 the guest's shell finds on its ``PATH`` (:data:`kernelmagic.machine.share.GUEST_BIN`),
-so ``%vmsh NAME args`` runs it, after a VM restart too.
+so ``%vmsh NAME args`` runs it, after a VM restart too. While grading, gcc runs in the
+sandbox of :mod:`kernelmagic.kbuild.sandbox` and the flags must be on its allow-list.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 
 from kernelmagic import paths
 from kernelmagic.errors import BuildError, UsageError
+from kernelmagic.kbuild import sandbox
 from kernelmagic.kbuild.diagnostics import Diagnostic, parse_diagnostics
 from kernelmagic.names import check_identifier
 
@@ -67,8 +69,11 @@ def build_user_program(
     UsageError for a bad name or flags.
     """
     flags = check_request(name, cflags)
+    grading = sandbox.grading()
     root = Path(builds_root or paths.builds_dir())
-    key = hashlib.sha256("\0".join([source, *flags]).encode()).hexdigest()[:16]
+    # a grading build never reuses one made outside the sandbox (it may hold a host file)
+    salt = ["sandbox:bwrap"] if grading else []
+    key = hashlib.sha256("\0".join([source, *flags, *salt]).encode()).hexdigest()[:16]
     folder = root / f"user-{name}-{key}"
     exe = folder / name
     started = time.monotonic()
@@ -78,7 +83,7 @@ def build_user_program(
         diagnostics = parse_diagnostics(log, folder)
         program = UserProgram(name, exe, diagnostics, log, True, time.monotonic() - started)
     else:
-        program = _compile(name, source, flags, folder, started)
+        program = _compile(name, source, flags, folder, started, sandboxed=grading)
     _publish(exe, bin_dir(root) / name)
     return program
 
@@ -93,10 +98,16 @@ def check_request(name: str, cflags: str = "") -> list[str]:
     for flag in flags:
         if flag.startswith(_REFUSED_FLAG_PREFIXES):
             raise UsageError(f"--cflags: {flag} is not allowed for a user program")
+    if sandbox.grading():
+        sandbox.check_grading_cflags(flags)
     return flags
 
 
-def _compile(name: str, source: str, flags: list[str], folder: Path, started: float) -> UserProgram:
+def _compile(
+    name: str, source: str, flags: list[str], folder: Path, started: float,
+    *, sandboxed: bool = False,
+) -> UserProgram:  # fmt: skip
+    folder = folder.resolve()
     folder.mkdir(parents=True, exist_ok=True)
     source_file = folder / f"{name}.c"
     source_file.write_text(source)
@@ -112,10 +123,14 @@ def _compile(name: str, source: str, flags: list[str], folder: Path, started: fl
         partial.name,
         source_file.name,
     ]
+    env = None
+    if sandboxed:
+        argv, env = sandbox.sandboxed(argv, writable=folder)
     try:
         proc = subprocess.run(
-            argv, cwd=folder, capture_output=True, text=True, timeout=BUILD_TIMEOUT, check=False
-        )
+            argv, cwd=folder, env=env, capture_output=True, text=True, timeout=BUILD_TIMEOUT,
+            check=False,
+        )  # fmt: skip
     except subprocess.TimeoutExpired:
         raise BuildError(f"gcc did not finish building {name} in {BUILD_TIMEOUT:g} s") from None
     except FileNotFoundError:
@@ -126,6 +141,8 @@ def _compile(name: str, source: str, flags: list[str], folder: Path, started: fl
         errors = sum(1 for d in diagnostics if d.severity == "error")
         what = f"{errors} error{'' if errors == 1 else 's'}" if errors else "gcc failed"
         raise BuildError(f"{name} did not build: {what}", diagnostics, log)
+    if partial.is_symlink() or not partial.is_file():
+        raise BuildError(f"{name} did not build: gcc wrote no program", diagnostics, log)
     (folder / "gcc.log").write_text(log)
     partial.rename(folder / name)
     duration = time.monotonic() - started

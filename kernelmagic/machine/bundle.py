@@ -11,7 +11,9 @@ Layout under ``$KERNELMAGIC_HOME/bundle/<kernel release>/``::
 
 A bundle is built in a temporary folder and renamed into place at the end, so a
 half-built bundle is never mistaken for a good one. ``bundle/current`` names the
-release the lab uses.
+release the lab uses; ``$KERNELMAGIC_KERNEL_VERSION`` overrides it for one process and
+what it starts (a batch run against another kernel sets it for its Jupyter kernels,
+without changing the machine's lab).
 """
 
 from __future__ import annotations
@@ -41,6 +43,7 @@ __all__ = [
     "BUNDLE_FORMAT",
     "RECIPE_DIR",
     "RECIPE_FILES",
+    "RELEASE_ENV",
     "Bundle",
     "build_bundle",
     "module_file_name",
@@ -70,6 +73,8 @@ def _recipe_dir() -> Path:
 
 RECIPE_DIR = _recipe_dir()
 _FIX = "run `kernelmagic vm build` (or `make setup`)"
+#: The environment variable that picks a bundle other than ``bundle/current``.
+RELEASE_ENV = "KERNELMAGIC_KERNEL_VERSION"
 
 
 @dataclass(frozen=True)
@@ -104,6 +109,13 @@ class Bundle:
     @classmethod
     def load(cls, release: str | None = None, home: Path | None = None) -> Bundle:
         base = (home / "bundle") if home else paths.bundle_root()
+        if release is None:
+            release = os.environ.get(RELEASE_ENV, "").strip() or None
+            if release is not None and not (base / release / "manifest.json").is_file():
+                raise BundleMissing(
+                    f"{RELEASE_ENV}={release}, but there is no bundle for it in {base}; "
+                    f"run `kernelmagic vm build --kernel-version {release}`"
+                )
         if release is None:
             current = base / "current"
             if not current.is_file():
@@ -191,6 +203,7 @@ def build_bundle(
     recipe: Path = RECIPE_DIR,
     pins: dict[str, str] | None = None,
     progress: Callable[[str], None] = lambda message: None,
+    make_current: bool = True,
 ) -> Bundle:
     """Build (or reuse) the bundle for ``kernel_release`` and make it the current one.
 
@@ -198,6 +211,8 @@ def build_bundle(
     since Debian drops superseded kernels); ``force`` without a release rebuilds for the
     kernel ``linux-image-amd64`` points to now. ``pins`` (package → version) choose
     cached packages; by default, those of an earlier bundle of the same release.
+    ``make_current=False`` leaves ``bundle/current`` alone (a batch run on another
+    kernel must not move the lab of everyone else on the machine).
     """
     base = (home / "bundle") if home else paths.bundle_root()
     debs = (home / "debs") if home else paths.downloads_dir()
@@ -219,7 +234,8 @@ def build_bundle(
         except (BundleMissing, BundleIncomplete):
             existing = None
         if existing and existing.manifest.get("recipe_sha256") == digest:
-            _set_current(base, release)
+            if make_current:
+                _set_current(base, release)
             progress(f"bundle for {release} is up to date ({existing.root})")
             return existing
     image = f"linux-image-{release}"
@@ -250,7 +266,8 @@ def build_bundle(
         work.rename(final)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    _set_current(base, release)
+    if make_current or not current.is_file():
+        _set_current(base, release)
     bundle = Bundle.load(release, home)
     progress(f"bundle for {release} built in {bundle.root}")
     return bundle

@@ -14,6 +14,7 @@ import lzma
 import os
 import re
 import shutil
+import subprocess
 from pathlib import Path
 
 from kernelmagic.errors import BundleBuildError, SetupError
@@ -36,27 +37,48 @@ HELPER_SOURCE = "modop.c"
 HELPER_CFLAGS = ("-static", "-O2", "-s", "-Wall")
 
 _XZ_MAGIC = b"\xfd7zXZ\x00"
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def extract_vmlinux(vmlinuz: Path, out: Path) -> None:
-    """Decompress the xz payload of a bzImage into the ELF ``vmlinux``.
+    """Decompress the payload of a bzImage into the ELF ``vmlinux``.
 
     QEMU boots that ELF through its PVH entry point, skipping the decompressor that
-    costs about two seconds under TCG.
+    costs about two seconds under TCG. Debian's 6.1 kernels are xz-compressed, its
+    6.12 kernels zstd-compressed (read with the host's ``zstd``).
     """
     blob = vmlinuz.read_bytes()
-    start = blob.find(_XZ_MAGIC)
-    while start != -1:
-        decompressor = lzma.LZMADecompressor(format=lzma.FORMAT_XZ)
-        try:
-            data = decompressor.decompress(blob[start:])
-        except lzma.LZMAError:
-            data = b""
-        if data.startswith(b"\x7fELF"):
-            out.write_bytes(data)
-            return
-        start = blob.find(_XZ_MAGIC, start + 1)
-    raise BundleBuildError(f"no xz-compressed ELF kernel found inside {vmlinuz}")
+    for magic, unpack in ((_XZ_MAGIC, _unxz), (_ZSTD_MAGIC, _unzstd)):
+        start = blob.find(magic)
+        while start != -1:
+            data = unpack(blob[start:])
+            if data.startswith(b"\x7fELF"):
+                out.write_bytes(data)
+                return
+            start = blob.find(magic, start + 1)
+    raise BundleBuildError(
+        f"no xz-compressed ELF kernel (nor a zstd-compressed one) found inside {vmlinuz}"
+    )
+
+
+def _unxz(data: bytes) -> bytes:
+    try:
+        return lzma.LZMADecompressor(format=lzma.FORMAT_XZ).decompress(data)
+    except lzma.LZMAError:
+        return b""
+
+
+def _unzstd(data: bytes) -> bytes:
+    """The first zstd frame of ``data`` (what follows it is the rest of the bzImage)."""
+    zstd = shutil.which("zstd")
+    if zstd is None:
+        raise SetupError("this kernel image is zstd-compressed: run sudo apt-get install zstd")
+    try:
+        proc = subprocess.run([zstd, "-dcq"], input=data, capture_output=True, timeout=120,
+                              check=False)  # fmt: skip
+    except subprocess.TimeoutExpired as exc:
+        raise BundleBuildError("zstd took more than 120 s to unpack the kernel") from exc
+    return proc.stdout  # trailing bytes make zstd complain after the frame; the frame counts
 
 
 def build_initramfs(
@@ -156,17 +178,25 @@ def host_compiler() -> str:
 def _stage_modules(pkgroot: Path, root: Path, release: str, wanted: list[str]) -> list[str]:
     source = pkgroot / "lib" / "modules" / release
     index = {_module_name(p): p for p in (source / "kernel").rglob("*.ko*")}
+    # A newer kernel may build in what an older one shipped as a module (Debian's 6.12
+    # has fuse and virtio built in); modprobe then finds it there, nothing to copy.
+    try:
+        listed = (source / "modules.builtin").read_text().split()
+    except OSError:
+        listed = []
+    builtin = {_module_name(Path(line)) for line in listed}
     chosen: dict[str, Path] = {}
     pending = list(wanted)
     while pending:
         name = pending.pop().replace("-", "_")
-        if name in chosen:
+        if name in chosen or (name in builtin and name not in index):
             continue
         if name not in index:
             raise BundleBuildError(f"kernel {release} has no module {name} (vm/modules.txt)")
         chosen[name] = index[name]
         pending.extend(_module_depends(index[name]))
     dest = root / "lib" / "modules" / release
+    dest.mkdir(parents=True, exist_ok=True)
     for path in chosen.values():
         _install(path, dest / path.relative_to(source))
     for extra in ("modules.order", "modules.builtin", "modules.builtin.modinfo"):

@@ -10,6 +10,7 @@ from kernelmagic.workspace.model import (
     Builder,
     Console,
     LabMachine,
+    LastOperation,
     ModuleChange,
     ModuleSources,
 )
@@ -18,6 +19,7 @@ __all__ = [
     "Builder",
     "Console",
     "LabMachine",
+    "LastOperation",
     "ModuleChange",
     "ModuleSources",
     "Workspace",

@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 
 from kernelmagic.errors import (
+    BuildError,
     KernelCrashed,
     KernelMagicError,
     ModuleError,
@@ -42,7 +43,7 @@ from kernelmagic.guest.kernel_log import LogMark, LogRecord
 from kernelmagic.guest.modinfo import read_modinfo
 from kernelmagic.kbuild.builder import build_module
 from kernelmagic.kbuild.result import BuildResult
-from kernelmagic.kbuild.sources import CellSource
+from kernelmagic.kbuild.sources import CellSource, one_line
 from kernelmagic.machine.bundle import Bundle
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.watch import stops_the_guest
@@ -50,6 +51,7 @@ from kernelmagic.names import kernel_module_name
 from kernelmagic.workspace.model import (
     Builder,
     LabMachine,
+    LastOperation,
     ModuleChange,
     ModuleSources,
 )
@@ -81,6 +83,8 @@ class Workspace:
         #: What each loaded module was built from: a later build (without --load) must
         #: not decode the crash of the copy still running in the kernel.
         self.loaded: dict[str, tuple[Path, dict[str, CellSource]]] = {}
+        #: How each module's last insmod/rmmod/modprobe ended; kept across restarts.
+        self.last_ops: dict[str, LastOperation] = {}
 
     @property
     def vm(self) -> LabMachine:
@@ -172,8 +176,16 @@ class Workspace:
             if other != name and _exports_symbols(b)
         ]  # fmt: skip
         self.sources(name).cflags = cflags
-        result = self._builder(name, self.sources(name).texts(), cflags=cflags,
-                               extra_symbols=extra)  # fmt: skip
+        try:
+            result = self._builder(name, self.sources(name).texts(), cflags=cflags,
+                                   extra_symbols=extra)  # fmt: skip
+        except BuildError as exc:
+            # Its message names gcc's file line; the learner sees cell lines.
+            errors = (d for d in exc.diagnostics if getattr(d, "severity", "") == "error")
+            first = next(errors, None)
+            if first is not None and str(exc) == str(first):
+                exc.args = (one_line(first, self.sources(name).files),)
+            raise
         self.builds[name] = result
         return result
 
@@ -212,7 +224,7 @@ class Workspace:
         before: list[LogRecord] = []
         omitted = 0
         reloaded = False
-        with self._watching(vm, f"insmod {info.name}", info.name):
+        with self._watching(vm, f"insmod {info.name}", info.name, unload=False):
             if reload and kmod.is_loaded(vm, info.name):
                 gone = kmod.rmmod(vm, info.name, force=force, timeout=timeout, progress=progress)
                 before, omitted, reloaded = gone.log, gone.omitted, True
@@ -239,7 +251,7 @@ class Workspace:
         """rmmod NAME; an exit stuck past ``timeout`` restarts the VM (OperationStuck)."""
         name = kernel_module_name(name)
         notices, vm = self._ready(f"rmmod {name}")
-        with self._watching(vm, f"rmmod {name}", name):
+        with self._watching(vm, f"rmmod {name}", name, unload=True):
             op = kmod.rmmod(vm, name, force=force, timeout=timeout, progress=progress)
         self.loaded.pop(name, None)
         return ModuleChange(op, notices=notices, omitted=op.omitted)
@@ -256,7 +268,8 @@ class Workspace:
         """modprobe (or ``-r``) by name; says which modules came or went."""
         notices, vm = self._ready(f"modprobe {name}")
         before = {m.name for m in kmod.lsmod(vm)}
-        with self._watching(vm, f"modprobe {name}", name):
+        action = f"modprobe -r {name}" if remove else f"modprobe {name}"
+        with self._watching(vm, action, kernel_module_name(name), unload=remove):
             op = kmod.modprobe(vm, name, params, remove=remove, timeout=timeout,
                                progress=progress)  # fmt: skip
         after_list = [m.name for m in kmod.lsmod(vm)]
@@ -309,13 +322,21 @@ class Workspace:
         return vm
 
     @contextlib.contextmanager
-    def _watching(self, vm: LabMachine, action: str, module: str) -> Iterator[None]:
+    def _watching(
+        self, vm: LabMachine, action: str, module: str, *, unload: bool
+    ) -> Iterator[None]:
         """Turn what an operation left in the guest into what the workspace remembers."""
+
+        def ended(outcome: str) -> None:
+            self.last_ops[module] = LastOperation(action, unload, outcome)
+
         try:
             yield
         except OperationStuck as exc:
+            ended("stuck")
             raise self._restart_after(exc) from exc
         except ModuleError as exc:
+            ended("refused" if exc.errno_name else "crashed")
             if not exc.errno_name:  # killed (an oops), not refused: in what state is it?
                 with contextlib.suppress(KernelMagicError):
                     state = kmod.module_state(vm, module)
@@ -323,13 +344,16 @@ class Workspace:
                         self.wedged[module] = state
             raise
         except KernelCrashed as exc:
+            ended("crashed")
             self.forget_loads()
             if exc.crash is None or stops_the_guest(exc.crash):
                 vm.kill()  # a CPU that never comes back: the next operation boots anew
             raise
         except KeyboardInterrupt:
+            ended("interrupted")
             self.interrupted = action
             raise
+        ended("done")
 
     def _restart_after(self, stuck: OperationStuck) -> OperationStuck:
         """Restart the VM after an operation stuck for good; the error says so."""

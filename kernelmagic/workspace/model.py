@@ -17,7 +17,7 @@ from kernelmagic.machine.accel import AccelChoice
 from kernelmagic.machine.crash import CrashReport
 from kernelmagic.machine.vm import VMStatus
 
-__all__ = ["Builder", "Console", "LabMachine", "ModuleChange", "ModuleSources"]
+__all__ = ["Builder", "Console", "LabMachine", "LastOperation", "ModuleChange", "ModuleSources"]
 
 
 class Console(Protocol):
@@ -107,3 +107,38 @@ class ModuleChange:
     def log_text(self) -> str:
         """The kernel log messages it caused, one per line."""
         return self.operation.log_text
+
+
+@dataclass(frozen=True)
+class LastOperation:
+    """How the last insmod, rmmod or modprobe of a module in this workspace ended.
+
+    Kept across restarts of the VM, unlike the load marks: a restart that mends a
+    kernel after a hung ``rmmod`` also erases everything a check would look at, so
+    only this record tells a check that the module's exit never finished.
+    ``outcome`` is "done", "refused" (the kernel said no, with an errno), "stuck"
+    (past its deadline; the VM was restarted), "crashed" (an oops or panic killed it)
+    or "interrupted" (the stop button).
+    """
+
+    action: str  # "insmod hello", "rmmod hello", "modprobe -r tcp_lp"
+    unload: bool
+    outcome: str
+
+    @property
+    def troubled(self) -> bool:
+        """Whether it left the module in a state no check can trust."""
+        return self.outcome in ("stuck", "crashed", "interrupted")
+
+    def describe(self) -> str:
+        """The outcome in words, for a check's message."""
+        part = "exit" if self.unload else "init"
+        return {
+            "done": f"{self.action} worked",
+            "refused": f"{self.action} was refused",
+            "stuck": f"{self.action} never returned (the module's {part} function did not "
+            "finish); the lab VM was restarted, which removed everything the module had "
+            "made, so nothing of it can be checked",
+            "crashed": f"{self.action} crashed the kernel (in the module's {part} function)",
+            "interrupted": f"{self.action} was interrupted before it finished",
+        }.get(self.outcome, f"{self.action}: {self.outcome}")

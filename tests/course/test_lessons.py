@@ -131,6 +131,7 @@ def test_student_versions(tmp_path: Path) -> None:
     for path in written:
         text = path.read_text()
         assert "BEGIN SOLUTION" not in text and "END SOLUTION" not in text
+        assert "HIDDEN TESTS" not in text, f"{path.name}: the hidden checks reach students"
         nb = json.loads(text)
         for cell in nb["cells"]:
             if cell["cell_type"] == "code":
