@@ -138,7 +138,8 @@ def lesson_notebook(lesson: str, module: str) -> Any:
         new_markdown_cell(
             "*Instructor set-up, folded:* the lesson's parameters (papermill may change "
             "them), then a check that stops a batch run with a clear message when a value "
-            "makes no sense. Click the cells to unfold them."
+            "makes no sense. Click the cells to unfold them.",
+            metadata={"tags": [INSTRUCTOR_ONLY]},
         ),
         new_code_cell('who = "world"', metadata={"tags": [PARAMETERS], **folded}),
         new_code_cell(_REQUIRE, metadata=dict(folded)),

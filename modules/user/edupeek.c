@@ -6,6 +6,7 @@
  *                  (RAM -> device), then store it back into the page at offset 2048
  *                  (device -> RAM), and print what is there: what the device wrote
  *   edupeek -m N   only try to map N bytes, and say what mmap() answered
+ *                  (edupeek -m N OFF: N bytes from offset OFF of the device)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -32,13 +33,16 @@ int main(int argc, char **argv)
 {
 	struct edumap_xfer x;
 	size_t size = PAGE;
+	off_t offset = 0;
 	char *page;
 	int fd;
 
-	if (argc == 3 && strcmp(argv[1], "-m") == 0)
+	if ((argc == 3 || argc == 4) && strcmp(argv[1], "-m") == 0) {
 		size = strtoul(argv[2], NULL, 0);
-	else if (argc != 2 || strlen(argv[1]) >= BACK) {
-		fprintf(stderr, "usage: %s TEXT | -m SIZE\n", argv[0]);
+		if (argc == 4)
+			offset = strtol(argv[3], NULL, 0);
+	} else if (argc != 2 || strlen(argv[1]) >= BACK) {
+		fprintf(stderr, "usage: %s TEXT | -m SIZE [OFFSET]\n", argv[0]);
 		return 2;
 	}
 	fd = open("/dev/edumap", O_RDWR);
@@ -46,13 +50,13 @@ int main(int argc, char **argv)
 		perror("open /dev/edumap");
 		return 1;
 	}
-	page = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	page = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, offset);
 	if (page == MAP_FAILED) {
 		printf("mmap of %zu bytes: %s\n", size, strerror(errno));
 		return 1;
 	}
 	printf("mmap of %zu bytes: mapped\n", size);
-	if (argc == 3)
+	if (argc >= 3)
 		return 0;
 
 	memset(page + BACK, 0, PAGE - BACK);

@@ -5,8 +5,11 @@ For every lesson with a hidden check (``### BEGIN HIDDEN TESTS``), the exercise 
 in ``test_exercises_real.py``, with the solution replaced by a plausible wrong one: a
 message written in instead of read from the kernel, a farewell printed at load time, a
 sum that only fits the default parameter, ``toupper()`` where only ``a``-``z`` may
-change. The visible checks must pass (that is what makes the answer a trap), and the
-hidden check must fail, with a hint.
+change, and for 10-17: count and sum locked apart, -EINTR that no SA_RESTART restarts,
+a timer re-armed at an absolute time long past, an ioctl's __u32 read as a char, a
+writable debugfs count, the module parameter instead of the platform data, a u8
+interrupt status, and an mmap() that ignores vm_pgoff. The visible checks must pass
+(that is what makes the answer a trap), and the hidden check must fail, with a hint.
 """
 
 from __future__ import annotations
@@ -54,6 +57,23 @@ WRONG = {
         "\t\tif (chunk[i] >= 'a' && chunk[i] <= 'z')\n\t\t\tchunk[i] -= 'a' - 'A';",
         "\t\tchunk[i] = toupper(chunk[i]);").replace(
         "#include <linux/uaccess.h>", "#include <linux/uaccess.h>\n#include <linux/ctype.h>"),
+    "10_concurrency": [None, "\tspin_lock(&tally_lock);\n\ttally.count++;\n"
+                             "\tspin_unlock(&tally_lock);\n\tspin_lock(&tally_lock);\n"
+                             "\ttally.sum += sample;\n\tspin_unlock(&tally_lock);\n\treturn;"],
+    "11_sleeping_and_waking": lambda cell: cell.replace(
+        "\t\t\treturn -ERESTARTSYS;", "\t\t\treturn -EINTR;"),
+    "12_time_and_deferred_work": ["\tmod_timer(&beat_timer, msecs_to_jiffies(period_ms));", None],
+    "13_ioctl_done_right": lambda cell: cell.replace(
+        "get_user(value, (u32 __user *)arg)", "get_user(value, (char __user *)arg)"),
+    "14_debugfs_and_seq_file": [None, None,
+                                '\tdebugfs_create_u32("count", 0644, dir, &count);', None],
+    "15_device_model": lambda cell: cell.replace(
+        "\tled->brightness = pdata->default_brightness;", "\tled->brightness = brightness;"),
+    "16_pci_driver": lambda cell: cell.replace(
+        "\tu32 status = ioread32(bell->regs + EDU_IRQ_STATUS);",
+        "\tu8 status = ioread32(bell->regs + EDU_IRQ_STATUS);"),
+    "17_dma_and_mmap": lambda cell: cell.replace(
+        "\tif (size > EDU_BUF_SIZE || vma->vm_pgoff != 0)", "\tif (size > EDU_BUF_SIZE)"),
 }  # fmt: skip
 
 HIDDEN = sorted(p for p in NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")

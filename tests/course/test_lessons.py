@@ -29,6 +29,7 @@ from kernelmagic.course.student import (
     make_student_versions,
     strip_solutions,
 )
+from kernelmagic.course.tags import EXPECTED_FAILURE, INSTRUCTOR_ONLY, RAISES_EXCEPTION, has_tag
 from kernelmagic.errors import BuildError, SolutionMarkerError, UsageError
 from kernelmagic.kbuild.builder import build_module
 from kernelmagic.kbuild.result import BuildResult
@@ -254,3 +255,20 @@ def test_errors_are_shown_once(lesson: Path) -> None:
             r"except \w+ as (\w+):\s*\n\s*print\(", cell.source
         ):
             pytest.fail(f"{lesson.name}: prints an error the magic already showed: {cell.source!r}")
+
+
+@pytest.mark.parametrize("lesson", LESSONS, ids=[p.stem for p in LESSONS])
+def test_cells_carry_the_course_tags(lesson: Path) -> None:
+    """Instructor notes are tagged for the student version, deliberate failures for the report.
+
+    The folded set-up note speaks to the instructor: ``instructor-only`` keeps it out of
+    student versions and nbgrader's release. A cell nbval lets raise (``raises-exception``)
+    also says ``expected-failure``, the course's own tag, which batch runs and reports read.
+    """
+    nb = nbformat.read(lesson, as_version=4)
+    for number, cell in enumerate(nb.cells, start=1):
+        where = f"{lesson.name} cell {number}"
+        if cell.source.startswith("*Instructor set-up, folded:*"):
+            assert has_tag(cell, INSTRUCTOR_ONLY), f"{where}: not tagged {INSTRUCTOR_ONLY}"
+        if has_tag(cell, RAISES_EXCEPTION):
+            assert has_tag(cell, EXPECTED_FAILURE), f"{where}: not tagged {EXPECTED_FAILURE}"

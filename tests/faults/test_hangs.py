@@ -173,6 +173,9 @@ def test_vmsh_command_that_never_returns(lab: FaultLab) -> None:
 def test_interrupt_during_insmod(lab: FaultLab) -> None:
     lab.ok(f"%%kmodule kmf_sleep\n{SLEEP_INIT}")
     lab.ok("%vm start")
+    # A Jupyter kernel turns SIGINT into KeyboardInterrupt (the stop button); an earlier
+    # test in this process may have left another disposition, so this one sets it.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT))
     started = time.monotonic()
     timer.start()
@@ -180,6 +183,7 @@ def test_interrupt_during_insmod(lab: FaultLab) -> None:
         result = lab.run("%insmod kmf_sleep --timeout 30")
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, previous)
     took = time.monotonic() - started
     assert isinstance(result.error_in_exec, KeyboardInterrupt)
     line = result.error_in_exec._render_traceback_()[0]
