@@ -17,9 +17,6 @@ a second). Module builds come from the build cache when an earlier run left them
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
 import shutil
 import statistics
 import sys
@@ -29,7 +26,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vm import machine_info, progress
+from bench_vm import machine_info, print_report, progress
 
 from kernelmagic.batch import BatchReport, Event, run_batch
 
@@ -129,12 +126,7 @@ def main(argv: list[str] | None = None) -> int:
             str(r["workers"]): round(runs[0]["wall_seconds"] / r["wall_seconds"], 2)
             for r in runs[1:]
         }
-    with contextlib.suppress(OSError):
-        result["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    print_report(result, args.json_out)
     return 0
 
 

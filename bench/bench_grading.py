@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import json
 import os
 import re
 import secrets
@@ -38,7 +37,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import nbformat
-from bench_vm import figure, machine_info, progress
+from bench_vm import figure, machine_info, print_report, progress
 
 from kernelmagic.course.grading.coursedir import write_course
 from kernelmagic.kbuild import sandbox
@@ -270,12 +269,7 @@ def main(argv: list[str] | None = None) -> int:
             report["autograde"] = bench_class(args.lesson, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    with contextlib.suppress(OSError):
-        report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    print_report(report, args.json_out)
     return 0
 
 

@@ -13,16 +13,13 @@ after each, and the guest's free memory once booted::
 from __future__ import annotations
 
 import argparse
-import contextlib
-import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from bench_vm import _boots, figure, machine_info, progress
+from bench_vm import _boots, figure, machine_info, print_report, progress
 
 from kernelmagic.machine.config import MachineConfig
 from kernelmagic.machine.vm import LabVM
@@ -68,12 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, config in MACHINES.items():
         progress(name)
         report["machines"][name] = bench_machine(config, args.repeat, args.accel)
-    with contextlib.suppress(OSError):
-        report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    print_report(report, args.json_out)
     return 0
 
 

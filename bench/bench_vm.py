@@ -116,6 +116,19 @@ def machine_info() -> dict[str, Any]:
     return info
 
 
+def print_report(report: dict[str, Any], json_out: Path | None) -> None:
+    """Print the benchmark's JSON (and write it to ``json_out``), with the load at the end.
+
+    The load average is the figures' context: these machines are shared and noisy.
+    """
+    with contextlib.suppress(OSError):
+        report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
+    text = json.dumps(report, indent=2)
+    print(text)
+    if json_out:
+        json_out.write_text(text + "\n")
+
+
 # -- host builds -----------------------------------------------------------------------
 
 
@@ -588,13 +601,7 @@ def main(argv: list[str] | None = None) -> int:
             report["reference"]["vng"] = bench_vng(bundle, args.vng_repeat)
         except (OSError, subprocess.CalledProcessError, ValueError) as exc:
             report["reference"]["vng"] = {"status": "failed", "reason": f"preparing vng: {exc}"}
-    with contextlib.suppress(OSError):
-        report["machine"]["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
-
-    text = json.dumps(report, indent=2)
-    print(text)
-    if args.json_out:
-        args.json_out.write_text(text + "\n")
+    print_report(report, args.json_out)
     return 0
 
 
