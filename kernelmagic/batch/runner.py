@@ -27,7 +27,6 @@ import copy
 import json
 import logging
 import os
-import re
 import signal
 import threading
 import time
@@ -43,6 +42,7 @@ from jupyter_core.utils import run_sync
 from papermill.clientwrap import PapermillNotebookClient
 from papermill.engines import NBClientEngine, papermill_engines
 
+from kernelmagic.batch.cells import expected_failures, failed_cell
 from kernelmagic.batch.html import write_html
 from kernelmagic.batch.processes import (
     Memory,
@@ -52,7 +52,7 @@ from kernelmagic.batch.processes import (
     stop_tree,
     wait_gone,
 )
-from kernelmagic.batch.results import BatchReport, CellFailure, ExpectedFailure, NotebookResult
+from kernelmagic.batch.results import BatchReport, CellFailure, NotebookResult
 from kernelmagic.course.tags import EXPECTED_FAILURE_TAGS, RAISES_EXCEPTION, tags_of
 from kernelmagic.errors import SetupError, UsageError
 from kernelmagic.files import write_atomically
@@ -69,7 +69,6 @@ LOG_LINES = 40
 SHUTDOWN_WAIT = 10.0
 #: Seconds between two "still running" events.
 HEARTBEAT = 30.0
-_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 #: Run in the kernel after a failed cell (its VM, not a new one): the guest's kernel
 #: log, else the console of a VM that crashed. Prints one JSON line.
@@ -223,7 +222,7 @@ def _finish_kernel(job: _Job, km: _KernelManager, client: Any) -> None:
     """Ask a kernel whose cell failed for its log, then shut it down and make sure of it."""
     pid = job.kernel_pid
     try:
-        if pid is not None and not job.stopped and _failed_cell(job.nb) is not None:
+        if pid is not None and not job.stopped and failed_cell(job.nb) is not None:
             job.log_source, job.log_lines = _ask_kernel_log(km)
     finally:
         if getattr(client, "kc", None) is not None:
@@ -470,8 +469,8 @@ def _describe(result: NotebookResult, job: _Job, error: BaseException | None) ->
     code = [c for c in nb.cells if c.cell_type == "code"]
     result.cells = len(code)
     result.cells_run = sum(1 for c in code if c.get("execution_count") is not None)
-    result.expected_failures = _expected_failures(nb)
-    result.failure = _failed_cell(nb)
+    result.expected_failures = expected_failures(nb)
+    result.failure = failed_cell(nb)
     running = None
     if job.current_cell is not None and job.current_cell < len(nb.cells):
         cell = nb.cells[job.current_cell]
@@ -494,48 +493,6 @@ def _describe(result: NotebookResult, job: _Job, error: BaseException | None) ->
         result.kernel_log, result.kernel_log_source = job.log_lines, job.log_source
     elif not result.passed and job.console:
         result.kernel_log, result.kernel_log_source = job.console, "console"
-
-
-def _failed_cell(nb: Any) -> CellFailure | None:
-    """The cell that stopped the run: papermill marks it; an error output says what."""
-    if nb is None:
-        return None
-    for number, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type != "code":
-            continue
-        marked = cell.metadata.get("papermill", {}).get("exception")
-        allowed = any(t in tags_of(cell) for t in EXPECTED_FAILURE_TAGS)
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if marked or (errors and not allowed):
-            err = errors[0] if errors else {}
-            return CellFailure(
-                number, cell.get("execution_count"), cell.source, str(err.get("ename", "")),
-                _ANSI.sub("", str(err.get("evalue", ""))),
-                _ANSI.sub("", "\n".join(err.get("traceback", []))),
-            )  # fmt: skip
-    return None
-
-
-def _expected_failures(nb: Any) -> list[ExpectedFailure]:
-    found = []
-    for number, cell in enumerate(nb.cells, start=1):
-        if cell.cell_type != "code" or not any(t in tags_of(cell) for t in EXPECTED_FAILURE_TAGS):
-            continue
-        errors = [o for o in cell.get("outputs", []) if o.get("output_type") == "error"]
-        if errors:
-            text = f"{errors[0].get('ename', '')}: {errors[0].get('evalue', '')}"
-        else:
-            text = next((_output_text(o) for o in cell.get("outputs", []) if _output_text(o)),
-                        "(no output)")  # fmt: skip
-        first = (_ANSI.sub("", text).strip().splitlines() or [""])[0]
-        found.append(ExpectedFailure(number, bool(errors), first[:300]))
-    return found
-
-
-def _output_text(output: Mapping[str, Any]) -> str:
-    if output.get("output_type") == "stream":
-        return str(output.get("text", "")).strip()
-    return str(output.get("data", {}).get("text/plain", "")).strip()
 
 
 def _one_line(exc: BaseException | None) -> str:

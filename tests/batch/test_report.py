@@ -15,15 +15,10 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook, new_output
 
 from kernelmagic.batch import BatchReport, CellFailure, ExpectedFailure, NotebookResult
+from kernelmagic.batch.cells import expected_failures, failed_cell
 from kernelmagic.batch.command import parse_parameters
 from kernelmagic.batch.html import render_html
-from kernelmagic.batch.runner import (
-    _allow_expected_failures,
-    _expected_failures,
-    _failed_cell,
-    collect_notebooks,
-    run_batch,
-)
+from kernelmagic.batch.runner import _allow_expected_failures, collect_notebooks, run_batch
 from kernelmagic.errors import UsageError
 
 
@@ -100,10 +95,10 @@ def test_the_failed_cell_and_the_expected_failures() -> None:
         ),
         new_code_cell("boom", outputs=[_error("CheckFailed", "1 of 2 checks passed")]),
     )
-    failure = _failed_cell(nb)
+    failure = failed_cell(nb)
     assert failure == CellFailure(4, None, "boom", "CheckFailed", "1 of 2 checks passed",
                                   "CheckFailed")  # fmt: skip
-    assert _expected_failures(nb) == [
+    assert expected_failures(nb) == [
         ExpectedFailure(2, True, "ModuleError: no build of x"),
         ExpectedFailure(3, False, "insmod failed: EINVAL"),
     ]
