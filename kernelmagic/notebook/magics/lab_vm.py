@@ -73,10 +73,8 @@ class VMMagics(LabMagics):
         args = parse(self.vm, line)
         session = self.session
         machine = {"devices": args.device, "cpus": args.smp, "memory_mb": args.memory}
-        if any(v is not None for v in machine.values()) and args.action not in (
-            "start",
-            "restart",
-        ):
+        asked = any(value is not None for value in machine.values())
+        if asked and args.action not in ("start", "restart"):
             raise ArgumentError(f"%vm {args.action}: --device, --smp and --memory go with "
                                 "start or restart")  # fmt: skip
         if args.action in ("start", "restart"):
