@@ -12,7 +12,8 @@ message, from a bug of ours, which keeps its traceback::
     ├── SetupError            the host lacks something; the message names the fix
     │   ├── BundleMissing     no VM bundle built yet
     │   ├── BundleIncomplete  a half-built or damaged bundle
-    │   └── BundleBuildError  apt/dpkg could not produce a bundle
+    │   ├── BundleBuildError  apt/dpkg could not produce a bundle
+    │   └── VMLimitReached    a course server's cap on running VMs is reached
     ├── VMError               the lab VM itself
     │   ├── BootTimeout       QEMU started but the agent never answered
     │   ├── QEMUExited        QEMU ended on its own; carries its argv and log tail
@@ -63,6 +64,14 @@ class BundleIncomplete(SetupError):
 
 class BundleBuildError(SetupError):
     """Building the bundle from Debian packages failed."""
+
+
+class VMLimitReached(SetupError):
+    """Every lab VM slot of the course server, or of this learner, is taken.
+
+    A SetupError, not a VMError: no VM was tried, and the accelerator probe must not
+    take a full server for a KVM that does not work.
+    """
 
 
 class VMError(KernelMagicError):

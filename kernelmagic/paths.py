@@ -3,7 +3,9 @@
 
 Everything lives under one folder, ``$KERNELMAGIC_HOME`` (default
 ``~/.cache/kernelmagic``), so that ``kernelmagic cache clean`` can remove it whole and
-nothing touches the host's ``/boot`` or ``/lib/modules``.
+nothing touches the host's ``/boot`` or ``/lib/modules``. A course server shares one
+read-only bundle between its learners: ``$KERNELMAGIC_BUNDLE_DIR`` points there, while
+each learner's builds and saved states stay in their own home.
 """
 
 from __future__ import annotations
@@ -22,8 +24,15 @@ def home() -> Path:
     return (base / "kernelmagic").resolve()
 
 
+#: Set by a course server for its learners: the bundle folder every learner reads.
+BUNDLE_DIR_ENV = "KERNELMAGIC_BUNDLE_DIR"
+
+
 def bundle_root() -> Path:
     """Folder holding built VM bundles, one sub-folder per kernel version."""
+    shared = os.environ.get(BUNDLE_DIR_ENV)
+    if shared:
+        return Path(shared).expanduser().resolve()
     return home() / "bundle"
 
 

@@ -4,7 +4,7 @@
 The layers, lowest first::
 
     shared helpers (errors, paths, procs, files, names)
-    machine < kbuild < guest < workspace < course < batch < notebook < cli
+    machine < kbuild < guest < workspace < course < batch < hub < notebook < cli
 
 A module may import its own layer and the layers below it. The CLI (and the package's
 own ``__init__``, whose lazy names reach every layer) may import the notebook layer
@@ -41,9 +41,10 @@ LAYERS = {
     "workspace": 4,
     "course": 5,
     "batch": 6,  # papermill batch runs; reads the course's cell tags, needs no IPython
-    "notebook": 7,
-    "cli": 8,
-    "": 8,  # kernelmagic/__init__.py: the lazy public names and load_ipython_extension
+    "hub": 7,  # the course server: install, learner launcher, spawner; no IPython
+    "notebook": 8,
+    "cli": 9,
+    "": 9,  # kernelmagic/__init__.py: the lazy public names and load_ipython_extension
 }
 NOTEBOOK = LAYERS["notebook"]
 

@@ -67,7 +67,8 @@ def python_requirements() -> dict[str, str]:
     reqs = list(project["dependencies"])
     for extra in project.get("optional-dependencies", {}).values():
         reqs.extend(extra)
-    pairs = [split_requirement(r) for r in reqs]
+    # An extra that names the project itself ("kernelmagic[hub]") only points at another extra.
+    pairs = [p for p in map(split_requirement, reqs) if p[0] != normalise(project["name"])]
     names = [n for n, _ in pairs]
     assert len(names) == len(set(names)), f"a package is listed twice: {names}"
     return dict(pairs)

@@ -128,6 +128,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--notebooks", type=Path, default=None,
                    help="a folder of lessons or one notebook (default ./notebooks)")  # fmt: skip
     p.add_argument("--course-id", default="kernelmagic", help="nbgrader's course id")
+    p.add_argument("--exchange", type=Path, default=None, metavar="DIR",
+                   help="a shared nbgrader exchange (mode 1777, e.g. a course server's "
+                   "PREFIX/exchange) instead of DIR/exchange")  # fmt: skip
 
     batch = sub.add_parser("batch", help="run notebooks with papermill, each in its own VM")
     batch_sub = batch.add_subparsers(dest="batch_command", required=True)
@@ -146,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--kernel-version", metavar="V",
                    help="run on this kernel's bundle, built first if needed; the lab's own "
                    "bundle stays the default")  # fmt: skip
+
+    from kernelmagic.cli.hub import add_hub_parser
+
+    add_hub_parser(sub)
     return parser
 
 
@@ -221,6 +228,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return run_command(args.sources, args.out, parameters=args.parameter,
                            workers=args.workers, timeout=args.timeout,
                            kernel_version=args.kernel_version)  # fmt: skip
+    if args.command == "hub":
+        from kernelmagic.cli.hub import run_hub
+
+        return run_hub(args)
     raise AssertionError(args.command)
 
 

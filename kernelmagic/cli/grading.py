@@ -12,7 +12,8 @@ __all__ = ["write_nbgrader_course"]
 
 def write_nbgrader_course(args: argparse.Namespace) -> int:
     """Write the folder; say what was written and the nbgrader commands that follow."""
-    done = write_course(args.dir, args.notebooks, course_id=args.course_id)
+    exchange = getattr(args, "exchange", None)  # --exchange DIR: a shared exchange
+    done = write_course(args.dir, args.notebooks, course_id=args.course_id, exchange=exchange)
     kept = "wrote" if done.config_written else "kept the existing"
     print(f"{kept} {done.config}")
     print(f"wrote {len(done.assignments)} assignments to {done.root / 'source'}: "

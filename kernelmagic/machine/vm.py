@@ -19,7 +19,7 @@ import contextlib
 import logging
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ from kernelmagic.errors import (
     VMError,
     VMNotRunning,
 )
-from kernelmagic.machine import cmdline, health, hung_task, share, snapshot, stuck_cpu
+from kernelmagic.machine import cmdline, health, hung_task, share, slots, snapshot, stuck_cpu
 from kernelmagic.machine.accel import PROBE_TIMEOUT, QEMU, AccelChoice, choose, probe, qemu_version
 from kernelmagic.machine.agent import GuestAgent
 from kernelmagic.machine.bundle import Bundle
@@ -113,6 +113,10 @@ class LabVM:
         self._started_at: float | None = None
         self._share_mounted = False
         self._settled = False
+        # Its place in the course server's cap on running VMs (see kernelmagic.machine.slots);
+        # kept while a start retries or a restart stops, so no other VM can take it meanwhile.
+        self._slots: slots.SlotHold | None = None
+        self._keep_slots = False
 
     # -- configuration -------------------------------------------------------------
 
@@ -160,19 +164,23 @@ class LabVM:
     def start(self) -> None:
         """Boot (or restore a saved boot) and wait until the guest agent answers.
 
-        Raises BootTimeout if the agent never answers.
+        Raises BootTimeout if the agent never answers, VMLimitReached (before any QEMU
+        is launched) when the course server's cap on running VMs is reached.
         """
         if self.is_running():
             return
-        if shutil.which(self.qemu) is None:
-            raise SetupError(
-                f"{self.qemu} is not installed; run: sudo apt-get install qemu-system-x86"
-            )
-        self.accel = self._accel_choice()
-        (self.share_dir or paths.builds_dir()).mkdir(parents=True, exist_ok=True)
-        clean_stale_runtime_dirs()
         try:
-            self._start()
+            if shutil.which(self.qemu) is None:
+                raise SetupError(
+                    f"{self.qemu} is not installed; run: sudo apt-get install qemu-system-x86"
+                )
+            self.accel = self._accel_choice()  # a KVM probe's VM takes its slot, then frees it
+            (self.share_dir or paths.builds_dir()).mkdir(parents=True, exist_ok=True)
+            clean_stale_runtime_dirs()
+            if self._slots is None:  # a restart still holds its slot
+                self._slots = slots.acquire()
+            with self._keeping_slots():
+                self._start()
         except BaseException:
             # Ctrl-C or any failure half-way: never leave a half-started QEMU behind.
             self.kill()
@@ -299,13 +307,41 @@ class LabVM:
         self._cleanup()
 
     def restart(self) -> None:
-        """Stop, then start again: a fresh kernel (from the saved state when there is one)."""
-        self.stop()
+        """Stop, then start again: a fresh kernel (from the saved state when there is one).
+
+        The VM keeps its slot meanwhile: a full course server cannot refuse its restart.
+        """
+        try:
+            with self._keeping_slots():
+                self.stop()
+        except BaseException:
+            self._release_slots()  # no start follows
+            raise
         self.start()
 
     def is_running(self) -> bool:
-        """Whether QEMU runs (the guest may still be booting, or dead inside it)."""
-        return self._qemu is not None and self._qemu.running()
+        """Whether QEMU runs (the guest may still be booting, or dead inside it).
+
+        A QEMU that ended on its own (a panic) gives its slot back here, at the first look.
+        """
+        running = self._qemu is not None and self._qemu.running()
+        if not running and self._qemu is not None:
+            self._release_slots()
+        return running
+
+    @contextlib.contextmanager
+    def _keeping_slots(self) -> Iterator[None]:
+        """Hold on to the slot while QEMU is stopped and started again by us."""
+        self._keep_slots = True
+        try:
+            yield
+        finally:
+            self._keep_slots = False
+
+    def _release_slots(self) -> None:
+        if not self._keep_slots and self._slots is not None:
+            hold, self._slots = self._slots, None
+            hold.release()
 
     def __enter__(self) -> LabVM:
         self.start()
@@ -334,6 +370,7 @@ class LabVM:
             self._agent = self._qmp = self._watch = None
             self._qemu = None
             _live.discard(self)
+            self._release_slots()
 
     # -- talking to the guest ------------------------------------------------------
 

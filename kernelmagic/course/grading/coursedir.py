@@ -3,7 +3,9 @@
 
 It writes ``DIR/nbgrader_config.py`` (once: an instructor's edits are kept) and
 ``DIR/source/NN_topic/NN_topic.ipynb`` for every lesson, each cell carrying nbgrader's
-metadata as :mod:`kernelmagic.course.grading.cells` decides. The lessons in
+metadata as :mod:`kernelmagic.course.grading.cells` decides. Release, fetch, submit and
+collect go through ``DIR/exchange`` unless ``--exchange`` names a shared one (a course
+server's, where every learner's server reaches the same folder). The lessons in
 ``notebooks/`` stay the only thing anyone edits: the metadata is generated, so nbval,
 papermill and JupyterLab never see it, and running the command again after a lesson
 changed brings the course up to date. Nothing here imports nbgrader.
@@ -48,13 +50,30 @@ class CourseFolder:
         return self.root / CONFIG_NAME
 
 
-def config_text(course_id: str) -> str:
-    """The ``nbgrader_config.py`` of the course: nbgrader's lists with our steps in them."""
+def _exchange_lines(exchange: Path | None) -> str:
+    """The config's exchange setting: the course's own folder, or a shared one."""
+    if exchange is None:
+        return """\
+# release_assignment / fetch / submit / collect go through a folder of the course: no
+# root needed, unlike nbgrader's default /srv/nbgrader/exchange.
+c.Exchange.root = os.path.join(here, "exchange")"""
+    return f"""\
+# release_assignment / fetch / submit / collect go through the shared exchange every
+# student's Jupyter server reaches too (mode 1777, like nbgrader's /srv/nbgrader/exchange).
+c.Exchange.root = {str(exchange)!r}"""
+
+
+def config_text(course_id: str, exchange: Path | None = None) -> str:
+    """The ``nbgrader_config.py`` of the course: nbgrader's lists with our steps in them.
+
+    ``exchange`` is an absolute shared exchange folder; without it, ``DIR/exchange``.
+    """
     return f'''\
 # SPDX-License-Identifier: MIT
 # nbgrader's configuration for the kernelmagic course, written by
-# `kernelmagic course nbgrader`. Run nbgrader in this folder, from the project's
-# environment (.venv/bin/nbgrader, or after `. .venv/bin/activate`).
+# `kernelmagic course nbgrader`. Run nbgrader in this folder, from the environment
+# that has kernelmagic (.venv/bin/nbgrader in a checkout, PREFIX/venv/bin/nbgrader on a
+# course server), or use the formgrader in JupyterLab.
 # Running the command again refreshes source/ from the lessons and keeps this file.
 import os
 import sys
@@ -69,9 +88,7 @@ if bin_dir not in os.environ.get("PATH", "").split(os.pathsep):
 
 c.CourseDirectory.course_id = {course_id!r}
 c.CourseDirectory.root = here
-# release_assignment / fetch / submit / collect go through a folder of the course: no
-# root needed, unlike nbgrader's default /srv/nbgrader/exchange.
-c.Exchange.root = os.path.join(here, "exchange")
+{_exchange_lines(exchange)}
 
 # The student version: a %%kmodule cell's solution becomes its TODO skeleton (C that
 # builds), hidden checks and instructor-only text go, the gradebook keeps them all.
@@ -145,12 +162,18 @@ def source_notebook(lesson: Path) -> object:
 
 
 def write_course(
-    root: Path | str, notebooks: Path | str | None = None, *, course_id: str = "kernelmagic"
+    root: Path | str,
+    notebooks: Path | str | None = None,
+    *,
+    course_id: str = "kernelmagic",
+    exchange: Path | str | None = None,
 ) -> CourseFolder:
     """Write (or refresh) the nbgrader course folder ``root`` from the lessons.
 
     ``notebooks`` is a folder of lessons or one notebook (default ``./notebooks``).
-    Every lesson becomes the assignment named after its file.
+    Every lesson becomes the assignment named after its file. ``exchange`` is an
+    existing shared exchange folder to use instead of ``root/exchange`` (only a config
+    written now takes it: an existing one is kept as it is).
     """
     import nbformat
 
@@ -173,13 +196,15 @@ def write_course(
     for lesson in lessons:
         if not _ASSIGNMENT.fullmatch(lesson.stem):
             raise UsageError(f"{lesson.name}: nbgrader needs letters, digits, _ . - in a name")
+    shared = _shared_exchange(exchange) if exchange is not None else None
     notebooks_out = [(lesson.stem, source_notebook(lesson)) for lesson in lessons]
 
     done = CourseFolder(root)
     root.mkdir(parents=True, exist_ok=True)
-    (root / "exchange").mkdir(exist_ok=True)
+    if shared is None:
+        (root / "exchange").mkdir(exist_ok=True)
     if not done.config.exists():
-        write_atomically(done.config, config_text(course_id))
+        write_atomically(done.config, config_text(course_id, shared))
         done.config_written = True
     for name, nb in notebooks_out:
         path = root / "source" / name / f"{name}.ipynb"
@@ -187,3 +212,15 @@ def write_course(
         write_atomically(path, nbformat.writes(nb) + "\n")
         done.assignments.append(name)
     return done
+
+
+def _shared_exchange(exchange: Path | str) -> Path:
+    """The shared exchange, absolute; it must exist, since students' servers use it too."""
+    path = Path(exchange).expanduser().resolve()
+    if not path.is_dir():
+        raise UsageError(
+            f"no exchange folder at {path}: make it first, writable by every student "
+            f"(as root: install -d -m 1777 {path}), or leave out --exchange for a "
+            "folder inside the course"
+        )
+    return path
