@@ -22,7 +22,7 @@ LINT_PATHS := kernelmagic tests bench
 # Steps must run in order (the venv needs python3-venv, the bundle needs the venv).
 .NOTPARALLEL:
 .DEFAULT_GOAL := help
-.PHONY: help setup host-packages venv kernelspec vm-bundle accel lab test lint bench \
+.PHONY: help setup host-packages test-packages venv kernelspec vm-bundle accel lab test lint bench \
         clean distclean
 
 help:
@@ -41,6 +41,14 @@ ifeq ($(HOST_PACKAGES),yes)
 	@sh vm/host-packages.sh
 else
 	@echo "host-packages: skipped (HOST_PACKAGES=$(HOST_PACKAGES))"
+endif
+
+# What only the tests need (a one-node Slurm for the course server's Slurm test).
+test-packages:
+ifeq ($(HOST_PACKAGES),yes)
+	@sh vm/host-packages.sh vm/test-packages.txt
+else
+	@echo "test-packages: skipped (HOST_PACKAGES=$(HOST_PACKAGES))"
 endif
 
 venv: $(INSTALLED)
@@ -73,7 +81,7 @@ lab: setup
 	echo "$(VENV)/bin/jupyter lab $$* $(LAB_ARGS)"; \
 	exec $(VENV)/bin/jupyter lab "$$@" $(LAB_ARGS)
 
-test: setup
+test: setup test-packages
 	$(VENV)/bin/ruff check $(LINT_PATHS)
 	$(VPY) -m pytest -q --nbval tests notebooks $(PYTEST_ARGS)
 
@@ -86,6 +94,7 @@ bench: setup
 	$(VPY) bench/bench_machines.py
 	$(VPY) bench/bench_batch.py
 	$(VPY) bench/bench_grading.py
+	$(VPY) bench/bench_hub.py
 
 clean:
 	rm -rf build .pytest_cache .ruff_cache tests/artifacts *.egg-info

@@ -1,11 +1,12 @@
 #!/bin/sh
 # SPDX-License-Identifier: MIT
-# Install the Debian packages the lab needs on the host (list: host-packages.txt).
+# Install the Debian packages the lab needs on the host (list: host-packages.txt, or the
+# list given as the first argument, e.g. test-packages.txt for `make test`).
 # Returns at once when all are installed; otherwise runs apt-get update once and
 # apt-get install, through sudo when not root.
 set -eu
 
-list="$(dirname "$0")/host-packages.txt"
+list="${1:-$(dirname "$0")/host-packages.txt}"
 pkgs=$(sed -e 's/#.*//' "$list" | tr -s ' \t' '\n\n' | sed '/^$/d')
 
 if ! command -v dpkg-query >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1; then

@@ -77,8 +77,8 @@ def processes_of(uid: int) -> list[int]:
 class CourseServer:
     """An installed course server in a temporary prefix, and its users."""
 
-    def __init__(self) -> None:
-        self.tag = f"km{os.getpid() % 100000}"
+    def __init__(self, tag: str = "", share_environment_of: CourseServer | None = None) -> None:
+        self.tag = f"km{os.getpid() % 100000}{tag}"
         # mkdtemp is 0700; learners must pass through the prefix's parent.
         self.root = Path(tempfile.mkdtemp(prefix="kernelmagic-hub-test-"))
         self.root.chmod(0o755)
@@ -89,6 +89,11 @@ class CourseServer:
         self.learners: dict[str, Learner] = {}
         self.hub: subprocess.Popen[bytes] | None = None
         self.log = self.root / "hub.log"
+        if share_environment_of is not None:
+            # A second server for one test: the first one's venv and proxy, not a second pip run.
+            self.layout.prefix.mkdir()
+            for part in ("venv", "node"):
+                (self.layout.prefix / part).symlink_to(share_environment_of.layout.prefix / part)
 
     @property
     def url(self) -> str:
@@ -112,12 +117,12 @@ class CourseServer:
         self.learners[suffix] = learner
         return learner
 
-    def start(self, timeout: float = 60.0) -> None:
+    def start(self, timeout: float = 60.0, env: dict[str, str] | None = None) -> None:
         log = self.log.open("ab")
         self.hub = subprocess.Popen(
             [str(self.layout.bin("jupyterhub")), "-f", str(self.layout.config)],
             cwd=self.layout.state, stdout=log, stderr=subprocess.STDOUT,
-            start_new_session=True,
+            start_new_session=True, env=env,
         )  # fmt: skip
         log.close()
         deadline = time.monotonic() + timeout
