@@ -18,6 +18,7 @@ import subprocess
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,7 +28,18 @@ from kernelmagic.hub.layout import HubLayout
 from kernelmagic.hub.settings import HubSettings
 from kernelmagic.hub.status import lab_vms
 
-__all__ = ["CourseServer", "Learner", "free_ports", "processes_of"]
+__all__ = ["CourseServer", "Learner", "free_ports", "processes_of", "unix_user"]
+
+
+@contextlib.contextmanager
+def unix_user(prefix: str) -> Iterator[str]:
+    """A Unix user with a home for one test, removed (home and all) at the end."""
+    name = f"{prefix}{secrets.token_hex(3)}"
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
+    try:
+        yield name
+    finally:
+        subprocess.run(["userdel", "--remove", name], check=True, capture_output=True)
 
 
 @dataclass(frozen=True)

@@ -117,6 +117,9 @@ def test_qemu_runs_as_the_learner_and_shares_only_their_builds(
                 argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
                 shares = [a for a in argv if a.startswith(b"local,id=")]
                 assert shares and all(str(learner.home).encode() in a for a in shares), shares
+                # Inside the learner's cgroup, under their memory and CPU limits.
+                cgroups = Path(f"/proc/{pid}/cgroup").read_text()
+                assert f"/kernelmagic/{learner.name}\n" in cgroups, cgroups
                 # Its runtime folder (sockets, logs) is in the learner's home, closed to others.
                 tmp = learner.home / ".cache" / "kernelmagic" / "tmp"
                 assert any(tmp.iterdir())

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import os
 import pwd
-import secrets
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.hub.harness import unix_user
 from tests.hub.slurm import SlurmCluster, cluster_processes
 
 
@@ -39,13 +38,8 @@ def _running(pid: int) -> bool:
 
 @pytest.fixture(scope="module")
 def learner() -> Iterator[str]:
-    """A fresh Unix user with a home, removed (home and all) afterwards."""
-    name = f"kmslurm{secrets.token_hex(3)}"
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", name], check=True)
-    try:
+    with unix_user("kmslurm") as name:
         yield name
-    finally:
-        subprocess.run(["userdel", "--remove", name], check=True, capture_output=True)
 
 
 @pytest.fixture(scope="module")

@@ -7,7 +7,6 @@ import asyncio
 import logging
 import os
 import pwd
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from jupyterhub.objects import Hub
 
 from kernelmagic.hub import spawner as spawner_module
 from kernelmagic.hub.spawner import CPU_PERIOD_US, LearnerCgroup, LearnerSpawner
+from tests.hub.harness import unix_user
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="spawns as another user: needs root")
 
@@ -37,13 +37,8 @@ time.sleep(600)
 
 @pytest.fixture
 def learner() -> Iterator[str]:
-    """A Unix user made for this test, and removed with its home at the end."""
-    name = f"kmcg{os.getpid()}"
-    subprocess.run(["useradd", "--create-home", "--shell", "/bin/sh", name], check=True)
-    try:
+    with unix_user("kmcg") as name:
         yield name
-    finally:
-        subprocess.run(["userdel", "--remove", name], check=True, capture_output=True)
 
 
 def start(name: str, out: Path, server: str = SERVER, **limits: object) -> LearnerSpawner:
