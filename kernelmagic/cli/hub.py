@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -36,11 +37,12 @@ def add_hub_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
                    "are the hub's API and the proxy's, on loopback")  # fmt: skip
     p.add_argument("--ip", help="the address learners reach (default 0.0.0.0)")
     p.add_argument("--api-token", metavar="TOKEN",
-                   help="the admin service's token (default: a new random one, kept in "
-                   "PREFIX/state/api-token)")  # fmt: skip
+                   help="the admin service's token (default: $KERNELMAGIC_HUB_API_TOKEN, else "
+                   "a new random one; kept in PREFIX/state/api-token)")  # fmt: skip
     p.add_argument("--spawner", choices=SPAWNERS,
-                   help="local: a process per learner here (default); systemd: a unit per "
-                   "learner; slurm: a Slurm job per learner")  # fmt: skip
+                   help="local: a process per learner here, in a cgroup of its own; systemd: "
+                   "a unit per learner (the default where systemd runs); slurm: a Slurm job "
+                   "per learner")  # fmt: skip
     p.add_argument("--group", help="the Unix group whose members may log in (default kernelmagic)")
     p.add_argument("--instructor", action="append", metavar="USER",
                    help="a user who gets nbgrader's formgrader (repeatable)")
@@ -58,6 +60,10 @@ def add_hub_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--prefix", type=Path, default=DEFAULT_PREFIX)
 
 
+SYSTEMD_RUNNING = Path("/run/systemd/system")
+#: The token may come from the environment, out of sight of `ps` during the install.
+TOKEN_ENV = "KERNELMAGIC_HUB_API_TOKEN"
+
 _OPTIONS = ("ip", "port", "spawner", "group", "course_id", "max_vms", "vms_per_learner",
             "idle_timeout", "mem_limit", "cpu_limit")  # fmt: skip
 
@@ -72,6 +78,8 @@ def _settings(args: argparse.Namespace) -> HubSettings:
             setattr(settings, name, value)
     if args.instructor:
         settings.instructors = sorted(set(args.instructor))
+    if args.spawner is None and not layout.settings.is_file() and SYSTEMD_RUNNING.is_dir():
+        settings.spawner = "systemd"  # limits through systemd, which owns the cgroups here
     return settings
 
 
@@ -91,7 +99,8 @@ def run_hub(args: argparse.Namespace) -> int:
     def progress(line: str) -> None:
         print(f"hub install: {line}", file=sys.stderr, flush=True)
 
-    done = install_hub(_settings(args), args.prefix, api_token=args.api_token,
+    token = args.api_token or os.environ.get(TOKEN_ENV) or None
+    done = install_hub(_settings(args), args.prefix, api_token=token,
                        python=args.python, progress=progress)  # fmt: skip
     layout, settings = done.layout, done.settings
     if done.config_kept:

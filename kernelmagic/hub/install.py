@@ -12,7 +12,10 @@ from __future__ import annotations
 
 import grp
 import hashlib
+import json
 import os
+import pwd
+import re
 import secrets
 import shutil
 import stat
@@ -32,9 +35,13 @@ from kernelmagic.machine.slots import VMSlots
 
 __all__ = ["PROXY_PACKAGE", "InstallResult", "install_hub", "source_tree"]
 
-PROXY_PACKAGE = "configurable-http-proxy@5.3.0"
+PROXY_PACKAGE = "configurable-http-proxy@5.3.0"  # needs Node.js 20 or later
+PROXY_PACKAGE_OLD_NODE = "configurable-http-proxy@4.6.3"
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements.txt"
+#: Every package of the environment pinned (the container recipe uses the same file), so a
+#: class gets the JupyterLab and nbgrader that were tested, not whatever PyPI has that day.
+CONSTRAINTS = HERE / "deploy" / "constraints.txt"
 TEMPLATE = HERE / "jupyterhub_config.py.in"
 # Generous: a first install downloads JupyterLab, nbgrader and JupyterHub.
 PIP_TIMEOUT = 1200.0
@@ -88,6 +95,27 @@ def _check_reachable(path: Path, what: str) -> None:
             )
 
 
+def _check_root_owned(prefix: Path) -> None:
+    """Root writes the token and runs the hub from here: no one else may own or write a
+    folder on the way (a shared one like /tmp is fine when it has the sticky bit)."""
+    real = prefix.resolve()
+    for folder in [*reversed(real.parents), real]:
+        st = folder.stat()
+        shared_ok = folder != real and st.st_mode & stat.S_ISVTX
+        if st.st_uid != 0 or (st.st_mode & 0o022 and not shared_ok):
+            raise UsageError(
+                f"{folder} is not root's alone (owner uid {st.st_uid}, mode "
+                f"{stat.S_IMODE(st.st_mode):o}); put the course server where only root writes"
+            )
+
+
+def _install_host_packages(src: Path, progress: Progress) -> None:
+    """The lab's Debian packages (QEMU, gcc, kbuild's tools, python3-venv), as `make setup`:
+    learners cannot install them."""
+    progress("host packages: checking vm/host-packages.txt")
+    _run(["sh", str(src / "vm" / "host-packages.sh")], "host packages", 1800)
+
+
 def _digest(files: Iterable[Path]) -> str:
     h = hashlib.sha256()
     for f in sorted(files):
@@ -99,7 +127,8 @@ def _package_files(src: Path) -> list[Path]:
     files = [
         p for p in (src / "kernelmagic").rglob("*") if p.is_file() and "__pycache__" not in p.parts
     ]
-    return [*files, src / "pyproject.toml", *(src / "vm").glob("*"), REQUIREMENTS]
+    recipe = [p for p in (src / "vm").glob("*") if p.is_file()]
+    return [*files, src / "pyproject.toml", *recipe, REQUIREMENTS, CONSTRAINTS]
 
 
 def _install_environment(layout: HubLayout, src: Path, python: Path, progress: Progress) -> None:
@@ -107,7 +136,8 @@ def _install_environment(layout: HubLayout, src: Path, python: Path, progress: P
     _check_reachable(python, "the Python")
     if not os.access(python, os.X_OK):
         raise UsageError(f"{python} is not an executable Python; pass --python")
-    if not layout.python.exists():
+    if not (layout.venv / "bin" / "pip").exists():  # none yet, or a half-made one
+        shutil.rmtree(layout.venv, ignore_errors=True)
         progress(f"creating the environment {layout.venv} with {python}")
         _run([str(python), "-m", "venv", str(layout.venv)], "python -m venv", 300)
     stamp = layout.venv / ".kernelmagic-installed"
@@ -126,7 +156,8 @@ def _install_environment(layout: HubLayout, src: Path, python: Path, progress: P
             shutil.copytree(src / name, copy / name, ignore=skip)
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             shutil.copyfile(src / name, copy / name)
-        _run([*pip, "-r", str(REQUIREMENTS), str(copy)], "pip install", PIP_TIMEOUT)
+        _run([*pip, "-c", str(CONSTRAINTS), "-r", str(REQUIREMENTS), str(copy)],
+             "pip install", PIP_TIMEOUT)  # fmt: skip
     _run([str(layout.python), "-m", "kernelmagic.notebook.kernelspec"], "kernelspec", 120)
     write_atomically(stamp, want + "\n")
 
@@ -191,19 +222,35 @@ def _install_lessons(layout: HubLayout, src: Path, progress: Progress) -> None:
     progress(f"lessons: {len(list(layout.lessons.glob('*.ipynb')))} notebooks in {layout.lessons}")
 
 
+def _node_major() -> int | None:
+    try:
+        out = subprocess.run(["node", "--version"], capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    m = re.match(r"v(\d+)\.", out.stdout.strip())
+    return int(m.group(1)) if m else None
+
+
 def _install_proxy(layout: HubLayout, progress: Progress) -> None:
-    if layout.proxy.exists():
-        progress("configurable-http-proxy: present")
-        return
-    if shutil.which("npm") is None:
+    """configurable-http-proxy: 5.x on Node.js 20 and later, else the 4.x line (Debian 12's
+    own Node.js is 18)."""
+    if shutil.which("npm") is None or _node_major() is None:
         progress("installing Node.js and npm (Debian packages) for the hub's proxy")
+        apt_env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+        _run(["apt-get", "update"], "apt-get update", 900, apt_env)
         _run(["apt-get", "install", "-y", "--no-install-recommends", "nodejs", "npm"],
-             "apt-get install nodejs npm", 900,
-             {**os.environ, "DEBIAN_FRONTEND": "noninteractive"})  # fmt: skip
-    progress(f"installing {PROXY_PACKAGE} (npm)")
+             "apt-get install nodejs npm", 900, apt_env)  # fmt: skip
+    major = _node_major() or 0
+    package = PROXY_PACKAGE if major >= 20 else PROXY_PACKAGE_OLD_NODE
+    version = package.rpartition("@")[2]
+    installed = layout.node / "node_modules" / "configurable-http-proxy" / "package.json"
+    if installed.is_file() and json.loads(installed.read_text()).get("version") == version:
+        progress(f"configurable-http-proxy {version}: present")
+        return
+    progress(f"installing {package} (npm, Node.js {major})")
     layout.node.mkdir(parents=True, exist_ok=True)
     _run(["npm", "install", "--prefix", str(layout.node), "--no-audit", "--no-fund",
-          "--loglevel=error", PROXY_PACKAGE], "npm install", 600,
+          "--loglevel=error", package], "npm install", 600,
          {**os.environ, "npm_config_cache": str(layout.node / ".npm-cache")})  # fmt: skip
 
 
@@ -222,19 +269,43 @@ def _ensure_group(name: str, create: bool, progress: Progress) -> None:
     _run(["groupadd", "--system", name], "groupadd", 60)
 
 
-def _write_shared_folders(layout: HubLayout, settings: HubSettings, api_token: str | None) -> None:
+def _write_exchange(layout: HubLayout, settings: HubSettings, progress: Progress) -> None:
+    """nbgrader's exchange, and in it the course's folder, owned by its first instructor.
+
+    nbgrader wants the exchange itself writable by all (1777). The course's folder is made
+    here, not at the first release: else a learner could create it first and own what
+    classmates later fetch and run.
+    """
+    layout.exchange.mkdir(exist_ok=True)
+    layout.exchange.chmod(0o1777)
+    course = layout.exchange / settings.course_id
+    course.mkdir(exist_ok=True)
+    course.chmod(0o755)
+    owner = settings.instructors[0] if settings.instructors else "root"
+    try:
+        entry = pwd.getpwnam(owner)
+    except KeyError:
+        progress(f"no user {owner} yet: {course} stays root's until an install after "
+                 "the instructor's account exists")  # fmt: skip
+        return
+    os.chown(course, entry.pw_uid, entry.pw_gid)
+
+
+def _write_shared_folders(layout: HubLayout, settings: HubSettings, api_token: str | None,
+                          progress: Progress) -> None:  # fmt: skip
     layout.state.mkdir(exist_ok=True)
     layout.state.chmod(0o700)
     if api_token is not None or not layout.api_token.is_file():
         write_atomically(layout.api_token, (api_token or secrets.token_hex(32)) + "\n", mode=0o600)
     layout.api_token.chmod(0o600)
-    layout.exchange.mkdir(exist_ok=True)
-    layout.exchange.chmod(0o1777)  # nbgrader's exchange: everyone submits, nobody deletes others'
+    _write_exchange(layout, settings, progress)
     VMSlots.create(layout.vm_slots, settings.max_vms)  # root's files: learners only lock them
     from kernelmagic.hub.grading import system_nbgrader_config
 
-    nbgrader = layout.venv / "etc" / "jupyter" / "nbgrader_config.py"
-    write_atomically(nbgrader, system_nbgrader_config(layout.exchange, settings.course_id))
+    # In the install's own Jupyter config folder (learners' servers get it through
+    # JUPYTER_CONFIG_PATH), not inside the environment, which may serve other installs.
+    write_atomically(layout.jupyter_config / "nbgrader_config.py",
+                     system_nbgrader_config(layout.exchange, settings.course_id))  # fmt: skip
 
 
 def _write_config(layout: HubLayout, settings: HubSettings) -> bool:
@@ -309,12 +380,14 @@ def install_hub(
         layout.prefix.mkdir(parents=True, exist_ok=True)
         layout.prefix.chmod(0o755)
         _check_reachable(layout.prefix, "the prefix")
+        _check_root_owned(layout.prefix)
+        _install_host_packages(src, progress)
         _ensure_group(settings.group, system_wide, progress)
         _install_environment(layout, src, python, progress)
         _install_bundle(layout, progress)
         _install_lessons(layout, src, progress)
         _install_proxy(layout, progress)
-        _write_shared_folders(layout, settings, api_token)
+        _write_shared_folders(layout, settings, api_token, progress)
         kept = _write_config(layout, settings)
         enabled = _write_unit(layout, system_wide, progress)
         _make_readable(layout.etc)

@@ -64,6 +64,11 @@ class HubLayout:
         return self.etc / "jupyterhub_config.py"
 
     @property
+    def jupyter_config(self) -> Path:
+        """Jupyter config every learner's server reads (``JUPYTER_CONFIG_PATH``): nbgrader's."""
+        return self.etc / "jupyter"
+
+    @property
     def settings(self) -> Path:
         return self.etc / "hub.json"
 

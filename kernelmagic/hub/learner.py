@@ -36,17 +36,53 @@ def private_folders() -> Path:
 
 
 def copy_new_lessons(lessons: Path, dest: Path) -> list[str]:
-    """Copy each lesson the learner does not have; return the names copied."""
+    """Copy each lesson the learner does not have; return the names copied.
+
+    Each copy is written beside its place and renamed into it, so a full disk never
+    leaves half a lesson that a later login would take for the learner's own.
+    """
     dest.mkdir(mode=0o700, exist_ok=True)
     copied = []
     for lesson in sorted(lessons.glob("*.ipynb")):
         target = dest / lesson.name
         if target.exists() or target.is_symlink():
             continue
-        shutil.copyfile(lesson, target)
-        target.chmod(0o600)
+        partial = dest / f".{lesson.name}.partial"
+        shutil.copyfile(lesson, partial)
+        partial.chmod(0o600)
+        os.replace(partial, target)
         copied.append(lesson.name)
     return copied
+
+
+def _prepare(layout: HubLayout, home: Path) -> list[str]:
+    """Everything before Jupyter starts; a step that fails is said in one line, the server
+    starts anyway (a learner without new lessons can still work)."""
+    extra: list[str] = []
+    steps = (
+        ("close the home to others", lambda: home.chmod(0o700)),
+        ("copy the lessons", lambda: copy_new_lessons(layout.lessons, home / LESSONS_FOLDER)),
+        ("set up nbgrader", lambda: extra.extend(_grading(layout, home))),
+    )
+    for what, step in steps:
+        try:
+            step()
+        except OSError as exc:
+            print(f"kernelmagic: could not {what}: {exc}", file=sys.stderr, flush=True)
+    return extra
+
+
+def _grading(layout: HubLayout, home: Path) -> list[str]:
+    from kernelmagic.hub.grading import prepare_learner
+
+    settings = json.loads(layout.settings.read_text())
+    user = os.environ.get("JUPYTERHUB_USER") or os.environ.get("USER", "")
+    return prepare_learner(
+        home,
+        instructor=user in settings.get("instructors", []),
+        course_id=settings.get("course_id", "kernelmagic"),
+        exchange=layout.exchange,
+    ) or []
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -56,22 +92,14 @@ def main(argv: list[str] | None = None) -> None:
         prefix = prefix.parent
     layout = HubLayout(prefix)
     os.umask(0o077)
-    os.environ["TMPDIR"] = str(private_folders())
     home = Path.home()
-    home.chmod(0o700)  # notebooks, builds and VM sockets are nobody else's business
-    copy_new_lessons(layout.lessons, home / LESSONS_FOLDER)
-    settings = json.loads(layout.settings.read_text())
-    from kernelmagic.hub.grading import prepare_learner
-
-    user = os.environ.get("JUPYTERHUB_USER") or os.environ.get("USER", "")
-    extra = prepare_learner(
-        home,
-        instructor=user in settings.get("instructors", []),
-        course_id=settings.get("course_id", "kernelmagic"),
-        exchange=layout.exchange,
-    )
+    if not home.is_dir() or home.stat().st_uid != os.getuid():
+        sys.exit(f"kernelmagic: your home {home} is missing or not yours; ask the course's "
+                 "administrator to create it (useradd -m)")  # fmt: skip
+    os.environ["TMPDIR"] = str(private_folders())
+    extra = _prepare(layout, home)
     singleuser = layout.bin("jupyterhub-singleuser")
-    os.execv(singleuser, [str(singleuser), *args, *(extra or [])])
+    os.execv(singleuser, [str(singleuser), *args, *extra])
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class HubSettings:
     vms_per_learner: int = 2
     #: seconds without activity before the culler stops a learner's server (and its VMs)
     idle_timeout: int = 3600
-    mem_limit: str = "1G"
+    mem_limit: str = "1536M"
     cpu_limit: float = 2.0
 
     def check(self) -> None:

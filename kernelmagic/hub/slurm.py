@@ -140,6 +140,13 @@ def configure_slurm(c: Any, prefix: Path, settings: Mapping[str, Any]) -> None:
     )
     for name, value in values.items():
         setattr(c.SlurmSpawner, name, value)
+    # Jobs run on the cluster's nodes: one machine's cap on VMs means nothing there, and
+    # Slurm's own CPU and memory requests bound each learner instead.
+    environment = c.Spawner.get("environment")
+    if isinstance(environment, dict):
+        c.Spawner.environment = {
+            k: v for k, v in environment.items() if k != "KERNELMAGIC_VM_SLOTS"
+        }
 
 
 class RegistrationError(KernelMagicError):

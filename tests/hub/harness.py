@@ -26,6 +26,7 @@ from kernelmagic.hub.client import HubClient
 from kernelmagic.hub.install import install_hub
 from kernelmagic.hub.layout import HubLayout
 from kernelmagic.hub.settings import HubSettings
+from kernelmagic.hub.spawner import LearnerCgroup
 from kernelmagic.hub.status import lab_vms
 
 __all__ = ["CourseServer", "Learner", "free_ports", "processes_of", "unix_user"]
@@ -39,7 +40,7 @@ def unix_user(prefix: str) -> Iterator[str]:
     try:
         yield name
     finally:
-        subprocess.run(["userdel", "--remove", name], check=True, capture_output=True)
+        subprocess.run(["userdel", "--remove", name], capture_output=True, check=False)
 
 
 @dataclass(frozen=True)
@@ -122,11 +123,11 @@ class CourseServer:
     def add_learner(self, suffix: str) -> Learner:
         name = f"{self.tag}{suffix}"
         password = secrets.token_urlsafe(12)
+        learner = Learner(name, password)
+        self.learners[suffix] = learner  # before useradd: remove() deletes whatever was made
         subprocess.run(["useradd", "-m", "-G", self.settings.group, "-s", "/bin/bash", name],
                        check=True)  # fmt: skip
         subprocess.run(["chpasswd"], input=f"{name}:{password}\n", text=True, check=True)
-        learner = Learner(name, password)
-        self.learners[suffix] = learner
         return learner
 
     def start(self, timeout: float = 60.0, env: dict[str, str] | None = None) -> None:
@@ -181,9 +182,22 @@ class CourseServer:
         """Stop the hub, then remove users, group and prefix (in a test's finally)."""
         self.stop()
         for learner in self.learners.values():
-            for pid in processes_of(learner.uid):  # theirs, started by this hub
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
+            try:
+                uid = learner.uid
+            except KeyError:
+                continue  # never made
+            for _ in range(50):  # theirs, started by this hub; again if one forked meanwhile
+                pids = processes_of(uid)
+                if not pids:
+                    break
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                time.sleep(0.1)
+            cgroup = LearnerCgroup.existing("kernelmagic", learner.name)
+            if cgroup is not None:  # left only if the hub could not stop the server itself
+                with contextlib.suppress(OSError):
+                    cgroup.remove()
             subprocess.run(["userdel", "-r", learner.name], capture_output=True, check=False)
         subprocess.run(["groupdel", self.settings.group], capture_output=True, check=False)
         shutil.rmtree(self.root, ignore_errors=True)

@@ -14,6 +14,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.hub.conftest import running_server
 from tests.hub.harness import CourseServer
 from tests.hub.slurm import SlurmCluster, cluster_processes
 
@@ -21,14 +22,14 @@ from tests.hub.slurm import SlurmCluster, cluster_processes
 @pytest.fixture(scope="module")
 def slurm_server(course_server: CourseServer) -> Iterator[tuple[CourseServer, SlurmCluster]]:
     cluster = SlurmCluster()
-    server = CourseServer(tag="s", share_environment_of=course_server)
     try:
         cluster.start()
-        server.install(spawner="slurm", cpu_limit=2.0, mem_limit="1G")
-        server.start(env=cluster.env())
-        yield server, cluster
+        # Leaving the block stops the hub first: its SIGTERM cancels the learner's job.
+        with running_server(tag="s", share_environment_of=course_server) as server:
+            server.install(spawner="slurm", cpu_limit=2.0, mem_limit="1G")
+            server.start(env=cluster.env())
+            yield server, cluster
     finally:
-        server.remove()  # the hub's SIGTERM cancels the job first
         cluster.stop()  # raises if a job process had to be killed by hand
 
 

@@ -14,7 +14,7 @@ from tests.hub.harness import CourseServer
 
 
 def test_an_idle_server_is_stopped_with_its_vm(
-    course_server: CourseServer, idle_learner: IdleLearner
+    culler_server: CourseServer, idle_learner: IdleLearner
 ) -> None:
     assert "ready" in idle_learner.vm_start, idle_learner.vm_start
     name = idle_learner.learner.name
@@ -26,6 +26,6 @@ def test_an_idle_server_is_stopped_with_its_vm(
         time.sleep(2)
     else:
         raise AssertionError(f"{name}'s server was still running {IDLE_TIMEOUT * 4} s later")
-    assert course_server.wait_no_processes(idle_learner.learner) == []
-    assert name not in course_server.lab_vms()
-    assert f"Culling server {name}" in course_server.log.read_text()
+    assert culler_server.wait_no_processes(idle_learner.learner) == []
+    assert name not in culler_server.lab_vms()
+    assert f"Culling server {name}" in culler_server.log.read_text()

@@ -8,6 +8,7 @@ spawner, so a key JupyterHub does not know or a template typo fails here.
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -59,6 +60,21 @@ def test_a_prefix_other_users_cannot_enter_is_refused(tmp_path: Path) -> None:
         install._check_reachable(closed / "prefix", "the prefix")
 
 
+@pytest.mark.skipif(os.geteuid() != 0, reason="chowns a folder to another user")
+def test_a_prefix_in_a_folder_someone_else_owns_is_refused(tmp_path: Path) -> None:
+    theirs = tmp_path / "theirs"
+    theirs.mkdir(mode=0o755)
+    os.chown(theirs, 65534, 65534)
+    with pytest.raises(UsageError, match="is not root's alone"):
+        install._check_root_owned(theirs / "prefix")
+    writable = tmp_path / "open"
+    writable.mkdir()
+    writable.chmod(0o777)
+    with pytest.raises(UsageError, match="is not root's alone"):
+        install._check_root_owned(writable / "prefix")
+    install._check_root_owned(tmp_path)  # root's, 0755 or so: fine
+
+
 def test_bad_options_on_the_command_line(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["hub", "install", "--prefix", "/nonexistent/x", "--max-vms", "0"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -95,6 +111,9 @@ def test_the_config_loads_in_jupyterhub_for_each_spawner(tmp_path: Path, spawner
     )
     env = config.Spawner.environment
     assert env["KERNELMAGIC_BUNDLE_DIR"] == str(tmp_path / "prefix" / "bundle")
+    assert env["JUPYTER_CONFIG_PATH"] == str(tmp_path / "prefix" / "etc" / "jupyter")
+    # One machine's cap on VMs means nothing to jobs on a cluster's nodes.
+    assert ("KERNELMAGIC_VM_SLOTS" in env) == (spawner != "slurm")
     assert env["KERNELMAGIC_VMS_PER_LEARNER"] == "3"
     admin, culler = hub.services
     assert admin["api_token"] == "t0ken"
@@ -104,6 +123,7 @@ def test_the_config_loads_in_jupyterhub_for_each_spawner(tmp_path: Path, spawner
         "admin:users", "admin:servers", "access:servers"
     }  # fmt: skip
     assert config.Authenticator.allowed_groups == {"kernelmagic"}
+    assert config.Authenticator.username_pattern == r"^[a-z_][a-z0-9_-]{0,31}$"
 
 
 def test_an_edited_config_is_kept_and_the_new_one_written_beside_it(tmp_path: Path) -> None:

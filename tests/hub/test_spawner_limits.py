@@ -62,9 +62,11 @@ def running(pid: int) -> bool:
         return False
 
 
-def first_line(out: Path) -> str:
+def first_line(out: Path, timeout: float = 60.0) -> str:
     """What the server printed first (it prints once it runs)."""
+    deadline = time.monotonic() + timeout
     while not out.read_text().strip():
+        assert time.monotonic() < deadline, f"the server printed nothing in {timeout:.0f} s"
         time.sleep(0.05)
     return out.read_text().split()[0]
 
