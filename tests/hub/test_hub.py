@@ -158,6 +158,9 @@ def test_lessons_are_copied_at_first_login_and_never_overwritten(
     lessons = sorted(p.name for p in course_server.layout.lessons.glob("*.ipynb"))
     assert sorted(p.name for p in course.glob("*.ipynb")) == lessons
     assert stat.S_IMODE(course.stat().st_mode) == 0o700
+    # The course's kernel is the only one a learner is offered.
+    specs = client.server_api("GET", "/kernelspecs").json()
+    assert (specs["default"], set(specs["kernelspecs"])) == ("kernelmagic", {"kernelmagic"})
     # The learner's work survives the next login; a lesson added to the course appears.
     mine = course / lessons[0]
     work = json.loads(mine.read_text())
