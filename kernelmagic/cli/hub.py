@@ -10,7 +10,7 @@ from pathlib import Path
 
 from kernelmagic.errors import UsageError
 from kernelmagic.hub.layout import DEFAULT_PREFIX, HubLayout
-from kernelmagic.hub.settings import SPAWNERS, HubSettings
+from kernelmagic.hub.settings import LESSON_VERSIONS, SPAWNERS, HubSettings
 
 __all__ = ["add_hub_parser", "run_hub"]
 
@@ -47,6 +47,9 @@ def add_hub_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[typ
     p.add_argument("--instructor", action="append", metavar="USER",
                    help="a user who gets nbgrader's formgrader (repeatable)")
     p.add_argument("--course-id", help="nbgrader's course id (default kernelmagic)")
+    p.add_argument("--lessons", choices=LESSON_VERSIONS,
+                   help="what learners receive: student versions, without solutions (default), "
+                   "or the full lessons with solutions, for self-study")  # fmt: skip
     p.add_argument("--max-vms", type=int, help="lab VMs running at once on this machine")
     p.add_argument("--vms-per-learner", type=int, help="lab VMs one learner may run at once")
     p.add_argument("--idle-timeout", type=int, metavar="S",
@@ -64,7 +67,7 @@ SYSTEMD_RUNNING = Path("/run/systemd/system")
 #: The token may come from the environment, out of sight of `ps` during the install.
 TOKEN_ENV = "KERNELMAGIC_HUB_API_TOKEN"
 
-_OPTIONS = ("ip", "port", "spawner", "group", "course_id", "max_vms", "vms_per_learner",
+_OPTIONS = ("ip", "port", "spawner", "group", "course_id", "lessons", "max_vms", "vms_per_learner",
             "idle_timeout", "mem_limit", "cpu_limit")  # fmt: skip
 
 

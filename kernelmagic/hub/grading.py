@@ -91,8 +91,8 @@ def prepare_learner(
     """Set up nbgrader in a learner's home; return extra ``jupyterhub-singleuser`` args.
 
     Runs as the learner at every server start, so it is idempotent and never overwrites
-    their files. ``lessons`` is the install's copy of the lessons (default: ``lessons``
-    beside ``exchange``, i.e. ``PREFIX/lessons``). A file it cannot write is logged, not
+    their files. ``lessons`` is the install's full lessons (default: ``instructor-lessons``
+    beside ``exchange``, i.e. ``PREFIX/instructor-lessons``). A file it cannot write is logged, not
     raised: the learner's lab must start anyway.
     """
     try:
@@ -106,7 +106,8 @@ def prepare_learner(
     course = home / COURSE_FOLDER
     try:
         added = add_new_assignments(
-            course, lessons or exchange.parent / "lessons", course_id=course_id, exchange=exchange
+            course, lessons or exchange.parent / "instructor-lessons", course_id=course_id,
+            exchange=exchange,
         )
         _point_formgrader_at(home, course)
     except (OSError, KernelMagicError) as e:

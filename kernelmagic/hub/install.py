@@ -216,14 +216,22 @@ def _make_readable(root: Path) -> None:
     root.chmod(0o755)
 
 
-def _install_lessons(layout: HubLayout, src: Path, progress: Progress) -> None:
-    """The lessons learners receive: replaced whole, so a removed lesson goes too."""
+def _install_lessons(layout: HubLayout, src: Path, versions: str, progress: Progress) -> None:
+    """The lessons learners receive, by default the student versions (the C solutions
+    replaced by their TODO skeletons, no instructor-only cells or hidden checks); replaced
+    whole, so a removed lesson goes too."""
+    from kernelmagic.course.student import make_student_versions
+
     staging = layout.prefix / ".lessons.partial"
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir()
-    for nb in sorted((src / "notebooks").glob("*.ipynb")):
-        shutil.copyfile(nb, staging / nb.name)
-        (staging / nb.name).chmod(0o644)
+    if versions == "student":
+        make_student_versions(src / "notebooks", staging)
+    else:
+        for nb in sorted((src / "notebooks").glob("*.ipynb")):
+            shutil.copyfile(nb, staging / nb.name)
+    for nb in staging.glob("*.ipynb"):
+        nb.chmod(0o644)
     staging.chmod(0o755)
     old = layout.prefix / ".lessons.old"
     shutil.rmtree(old, ignore_errors=True)
@@ -231,7 +239,29 @@ def _install_lessons(layout: HubLayout, src: Path, progress: Progress) -> None:
         layout.lessons.rename(old)
     staging.rename(layout.lessons)
     shutil.rmtree(old, ignore_errors=True)
-    progress(f"lessons: {len(list(layout.lessons.glob('*.ipynb')))} notebooks in {layout.lessons}")
+    count = len(list(layout.lessons.glob("*.ipynb")))
+    progress(f"lessons: {count} notebooks ({versions} versions) in {layout.lessons}")
+
+
+def _install_instructor_lessons(layout: HubLayout, src: Path, settings: HubSettings,
+                                progress: Progress) -> None:  # fmt: skip
+    """The full lessons, which nbgrader's course is made from, where no learner can read
+    them: owned by the first instructor (as the course's folder in the exchange), 0700."""
+    folder = layout.instructor_lessons
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(mode=0o700)
+    for nb in sorted((src / "notebooks").glob("*.ipynb")):
+        shutil.copyfile(nb, folder / nb.name)
+        (folder / nb.name).chmod(0o600)
+    if not settings.instructors:
+        return
+    try:
+        entry = pwd.getpwnam(settings.instructors[0])
+    except KeyError:
+        progress(f"no user {settings.instructors[0]} yet: install again once the account exists")
+        return
+    for path in [folder, *folder.iterdir()]:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _node_major() -> int | None:
@@ -412,7 +442,8 @@ def install_hub(
         _ensure_group(settings.group, system_wide, progress)
         _install_environment(layout, src, python, progress)
         _install_bundle(layout, progress)
-        _install_lessons(layout, src, progress)
+        _install_lessons(layout, src, settings.lessons, progress)
+        _install_instructor_lessons(layout, src, settings, progress)
         _install_proxy(layout, progress)
         _write_shared_folders(layout, settings, api_token, progress)
         kept = _write_config(layout, settings)

@@ -47,6 +47,12 @@ class HubLayout:
         return self.prefix / "lessons"
 
     @property
+    def instructor_lessons(self) -> Path:
+        """The full lessons (solutions, hidden checks) for the instructor's nbgrader course:
+        the first instructor's alone, mode 0700."""
+        return self.prefix / "instructor-lessons"
+
+    @property
     def node(self) -> Path:
         """configurable-http-proxy, installed with npm."""
         return self.prefix / "node"

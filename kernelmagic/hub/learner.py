@@ -82,6 +82,7 @@ def _grading(layout: HubLayout, home: Path) -> list[str]:
         instructor=user in settings.get("instructors", []),
         course_id=settings.get("course_id", "kernelmagic"),
         exchange=layout.exchange,
+        lessons=layout.instructor_lessons,
     ) or []
 
 

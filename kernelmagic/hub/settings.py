@@ -17,12 +17,13 @@ from typing import Any
 from kernelmagic.errors import UsageError
 from kernelmagic.files import write_atomically
 
-__all__ = ["SPAWNERS", "HubSettings", "parse_memory"]
+__all__ = ["LESSON_VERSIONS", "SPAWNERS", "HubSettings", "parse_memory"]
 
 #: local: the learner's server is a process of theirs on this machine (cgroup limits);
 #: systemd: jupyterhub-systemdspawner, a transient unit per learner (needs systemd as PID 1);
 #: slurm: batchspawner, a Slurm job per learner.
 SPAWNERS = ("local", "systemd", "slurm")
+LESSON_VERSIONS = ("student", "full")
 
 _MEMORY = re.compile(r"^(\d+)([KMGT]?)$")
 
@@ -46,6 +47,9 @@ class HubSettings:
     #: the Unix group whose members may log in (created by the install)
     group: str = "kernelmagic"
     instructors: list[str] = field(default_factory=list)
+    #: what learners receive: "student" versions (no solutions, instructor-only cells or
+    #: hidden checks; what a class needs) or the "full" lessons (self-study, as `make lab`)
+    lessons: str = "student"
     course_id: str = "kernelmagic"
     #: lab VMs the machine runs at once, over all learners
     max_vms: int = 120
@@ -60,6 +64,8 @@ class HubSettings:
         """One clear line for the first value that cannot work."""
         if self.spawner not in SPAWNERS:
             raise UsageError(f"--spawner must be one of {', '.join(SPAWNERS)}, not {self.spawner}")
+        if self.lessons not in LESSON_VERSIONS:
+            raise UsageError(f"--lessons must be student or full, not {self.lessons}")
         if not 1 <= self.port <= 65533:
             raise UsageError(
                 f"--port {self.port} is not a port (1-65533; the next two are used too)"

@@ -158,6 +158,16 @@ def test_lessons_are_copied_at_first_login_and_never_overwritten(
     lessons = sorted(p.name for p in course_server.layout.lessons.glob("*.ipynb"))
     assert sorted(p.name for p in course.glob("*.ipynb")) == lessons
     assert stat.S_IMODE(course.stat().st_mode) == 0o700
+    # Student versions: no solution, no hidden check, no instructor's note.
+    for lesson in course.glob("*.ipynb"):
+        text = lesson.read_text()
+        assert "BEGIN SOLUTION" not in text and "BEGIN HIDDEN TESTS" not in text, lesson
+        assert "instructor-only" not in text, lesson
+    # The full lessons (for the instructor's nbgrader course) are closed to learners.
+    peek = subprocess.run(["runuser", "-u", ada.name, "--", "ls",
+                           str(course_server.layout.instructor_lessons)],
+                          capture_output=True, text=True, check=False)  # fmt: skip
+    assert peek.returncode != 0 and "Permission denied" in peek.stderr
     # The course's kernel is the only one a learner is offered.
     specs = client.server_api("GET", "/kernelspecs").json()
     assert (specs["default"], set(specs["kernelspecs"])) == ("kernelmagic", {"kernelmagic"})

@@ -32,6 +32,7 @@ jupyterhub_app = pytest.importorskip("jupyterhub.app")
         ({"idle_timeout": 3}, "--idle-timeout must be at least 10"),
         ({"mem_limit": "lots"}, "memory limit 'lots' is not understood"),
         ({"cpu_limit": 0}, "--cpu-limit must be above 0"),
+        ({"lessons": "answers"}, "--lessons must be student or full"),
         ({"instructors": ["Ada Lovelace"]}, "is not a Unix user name"),
     ],
 )
