@@ -37,6 +37,18 @@ MODULE_SPACE = 0xFFFFFFFFC0000000
 _EVENT = re.compile(r"\b(kmalloc|kfree): call_site=(\S+) ptr=(\S+)")
 
 
+#: Switching the trace events on or off rewrites every kmalloc() call site in the kernel
+#: (static keys, with IPIs to the other vCPU); under TCG that keeps a CPU busy for seconds,
+#: which the lab's 1 s watchdog threshold reports as a soft lockup. The check's own scripts
+#: run with a patient threshold, restored at their end; the learner's module never does.
+WATCHDOG = "/proc/sys/kernel/watchdog_thresh"
+PATIENT_THRESHOLD = 10
+
+
+def _patiently(script: str, threshold_was: str) -> str:
+    return f"echo {PATIENT_THRESHOLD} > {WATCHDOG}; {script}; echo {threshold_was} > {WATCHDOG}"
+
+
 def _start_script(size: int) -> str:
     events = f"{TRACING}/events/kmem"
     return "; ".join([
@@ -103,11 +115,12 @@ def allocations_freed(
         raise CheckFailed(f"{name} is loaded; this check loads it itself",
                           f"run %rmmod {name} first")  # fmt: skip
     was_on = vm.exec(["cat", f"{TRACING}/tracing_on"], timeout=15).stdout.strip() or "1"
+    threshold = vm.exec(["cat", WATCHDOG], timeout=15).stdout.strip() or "1"
     seen: list[str] = []
     problems: list[str] = []
     for i, params in enumerate(runs):
         label = " ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
-        vm.exec(["sh", "-c", _start_script(size)], timeout=30, check=True)
+        vm.exec(["sh", "-c", _patiently(_start_script(size), threshold)], timeout=30, check=True)
         trace = ""
         try:
             try:
@@ -117,7 +130,8 @@ def allocations_freed(
             else:
                 kmod.rmmod(vm, name)
         finally:
-            trace = vm.exec(["sh", "-c", _stop_script(was_on)], timeout=30).stdout
+            trace = vm.exec(["sh", "-c", _patiently(_stop_script(was_on), threshold)],
+                            timeout=30).stdout  # fmt: skip
         total, freed = pair_events(trace)
         seen.append(f"{label}: {freed} of {total} freed")
         if freed < total:
