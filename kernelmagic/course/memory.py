@@ -11,8 +11,10 @@ they still pair up.)
 Why not a slab cache of the module's own, counted in ``/proc/slabinfo``? On 6.1 a named
 cache keeps its name, and with a constructor a pointer into the unloaded module, when a
 wrong answer forgets to destroy it: the next load of the same module then fails on the
-duplicate name. Trace events leave nothing behind in the VM: they are switched off and
-their filters cleared when the check ends, whatever the module did.
+duplicate name. The two events are switched on once per VM and stay on, with filters
+that let through only the module's allocations and recording off between checks:
+switching an event rewrites every kmalloc() call site in the kernel, which under TCG with
+two vCPUs keeps the guest busy for seconds each time.
 """
 
 from __future__ import annotations
@@ -63,13 +65,10 @@ def _start_script(size: int) -> str:
 
 
 def _stop_script(tracing_was_on: str) -> str:
-    events = f"{TRACING}/events/kmem"
+    """Stop recording and print the trace; the events stay on (see the module docstring)."""
     return "; ".join([
-        f"echo 0 > {events}/kmalloc/enable",
-        f"echo 0 > {events}/kfree/enable",
+        f"echo 0 > {TRACING}/tracing_on",
         f"cat {TRACING}/trace",
-        f"echo 0 > {events}/kmalloc/filter",
-        f"echo 0 > {events}/kfree/filter",
         f"echo > {TRACING}/trace",
         f"echo {tracing_was_on} > {TRACING}/tracing_on",
     ])  # fmt: skip
@@ -120,7 +119,7 @@ def allocations_freed(
     problems: list[str] = []
     for i, params in enumerate(runs):
         label = " ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
-        vm.exec(["sh", "-c", _patiently(_start_script(size), threshold)], timeout=30, check=True)
+        vm.exec(["sh", "-c", _patiently(_start_script(size), threshold)], timeout=90, check=True)
         trace = ""
         try:
             try:

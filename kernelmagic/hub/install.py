@@ -168,8 +168,10 @@ def _install_environment(layout: HubLayout, src: Path, python: Path, progress: P
         for name in ("pyproject.toml", "README.md", "LICENSE"):
             shutil.copyfile(src / name, copy / name)
         installer = _installer(layout)
+        # Its own temporary files (uv leaves build locks behind) go with this folder.
         _run([*installer, "-c", str(CONSTRAINTS), "-r", str(REQUIREMENTS), str(copy)],
-             f"{Path(installer[0]).name} install", PIP_TIMEOUT)  # fmt: skip
+             f"{Path(installer[0]).name} install", PIP_TIMEOUT,
+             {**os.environ, "TMPDIR": tmp})  # fmt: skip
     _run([str(layout.python), "-m", "kernelmagic.notebook.kernelspec"], "kernelspec", 120)
     write_atomically(stamp, want + "\n")
 
