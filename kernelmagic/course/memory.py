@@ -11,10 +11,10 @@ they still pair up.)
 Why not a slab cache of the module's own, counted in ``/proc/slabinfo``? On 6.1 a named
 cache keeps its name, and with a constructor a pointer into the unloaded module, when a
 wrong answer forgets to destroy it: the next load of the same module then fails on the
-duplicate name. The two events are switched on once per VM and stay on, with filters
-that let through only the module's allocations and recording off between checks:
-switching an event rewrites every kmalloc() call site in the kernel, which under TCG with
-two vCPUs keeps the guest busy for seconds each time.
+duplicate name. The two events are switched on once per VM and stay on behind their
+filters (allocations of the buffer's size from module code, frees from module code);
+each check clears the trace first. Switching an event rewrites every kmalloc() call site
+in the kernel, which under TCG with two vCPUs keeps the guest busy for seconds each time.
 """
 
 from __future__ import annotations
