@@ -21,7 +21,7 @@ from kernelmagic.hub.client import CellResult, HubClient, HubClientError
 from kernelmagic.hub.layout import LESSONS_FOLDER
 from kernelmagic.hub.status import read_status
 from tests.hub.conftest import IdleLearner
-from tests.hub.harness import CourseServer, Learner
+from tests.hub.harness import CourseServer, Learner, processes_of
 
 HELLO = """%%kmodule hello --load
 #include <linux/module.h>
@@ -190,17 +190,13 @@ def test_lessons_are_copied_at_first_login_and_never_overwritten(
 
 def _qemu_pids_of(learner: Learner) -> list[int]:
     pids = []
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
+    for pid in processes_of(learner.uid):
         try:
-            if proc.stat().st_uid != learner.uid:
-                continue
-            program = (proc / "cmdline").read_bytes().split(b"\0")[0]
+            program = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")[0]
         except OSError:
             continue
         if program.endswith(b"qemu-system-x86_64"):
-            pids.append(int(proc.name))
+            pids.append(pid)
     return pids
 
 
